@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { WebSocket } from 'ws'
+import { ChatSession } from '../src/hub/hub.js'
+import { DEFAULT_ROOM, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
+
+const RoomParams = Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) })
+const ChatQuery = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 256 })),
+  since: Type.Optional(Type.Integer({ minimum: 0 })),
+  epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
+}, { additionalProperties: true })
+
+type ChatRequest = FastifyRequest<{ Params: Partial<Static<typeof RoomParams>>, Querystring: Static<typeof ChatQuery> }>
+
+const guestName = () => `guest-${randomBytes(2).toString('hex')}`
+
+/** /ws/chat (room "lobby") and /ws/chat/:room: the broadcast hub's WebSocket side. */
+export default async function chatRoutes (fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
+  // a bad display name is refused with 400 before the upgrade, like every other bad parameter
+  async function checkName (req: ChatRequest, reply: FastifyReply) {
+    const parsed = parseName(req.query.name, guestName)
+    if (!parsed.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: parsed.reason })
+  }
+
+  function onChat (socket: WebSocket, req: ChatRequest) {
+    const room = req.params.room ?? DEFAULT_ROOM
+    const parsed = parseName(req.query.name, guestName)
+    const name = parsed.ok ? parsed.name : guestName()
+    const conn = app.registry.open(socket, req, { route: 'chat', room })
+    const session = new ChatSession(conn, room, name, conn.id, app.hub.options)
+    // listeners first, before any await: ws drops frames that arrive with no listener
+    socket.on('message', (data, isBinary) => {
+      const buf = data as Buffer
+      conn.messagesIn++
+      conn.bytesIn += buf.length
+      if (isBinary) {
+        socket.close(1003, 'chat accepts text frames only')
+        return
+      }
+      app.hub.receive(session, buf.toString('utf8'))
+    })
+    socket.on('close', () => app.hub.close(session))
+    app.hub.open(session, req.query.since, req.query.epoch).catch(() => {})
+  }
+
+  const query = { querystring: ChatQuery }
+  app.get('/ws/chat', { websocket: true, schema: query, preHandler: checkName }, onChat)
+  app.get('/ws/chat/:room', { websocket: true, schema: { ...query, params: RoomParams }, preHandler: checkName }, onChat)
+}

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify'
+
+const TEXT = { binary: false }
+const BINARY = { binary: true }
+
+/** /ws/echo: every frame back to its sender, same type, same bytes, in order. */
+export default async function echoRoutes (app: FastifyInstance) {
+  app.get('/ws/echo', { websocket: true }, (socket, req) => {
+    const conn = app.registry.open(socket, req, { route: 'echo' })
+    // attach before any await: ws drops frames that arrive with no listener
+    socket.on('message', (data, isBinary) => {
+      const buf = data as Buffer
+      conn.messagesIn++
+      conn.bytesIn += buf.length
+      conn.send(buf, isBinary ? BINARY : TEXT)
+    })
+  })
+}

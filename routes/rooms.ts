@@ -1,0 +1,91 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { CID_MAX, NAME_MAX, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
+
+const RoomParams = Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) })
+const Message = Type.Object({
+  type: Type.Literal('message'),
+  id: Type.String(),
+  room: Type.String(),
+  seq: Type.Integer(),
+  from: Type.String(),
+  text: Type.String(),
+  ts: Type.Number(),
+  userId: Type.Optional(Type.String())
+})
+const Summary = Type.Object({ room: Type.String(), members: Type.Integer(), seq: Type.Integer(), epoch: Type.String() })
+const Detail = Type.Object({ room: Type.String(), members: Type.Array(Type.String()), seq: Type.Integer(), epoch: Type.String() })
+const HistoryQuery = Type.Object({
+  since: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
+})
+const History = Type.Object({
+  room: Type.String(),
+  epoch: Type.String(),
+  seq: Type.Integer(),
+  truncated: Type.Boolean(),
+  messages: Type.Array(Message)
+})
+const PublishBody = Type.Object({
+  text: Type.String(),
+  from: Type.Optional(Type.String({ maxLength: 256 })),
+  cid: Type.Optional(Type.String({ minLength: 1, maxLength: CID_MAX }))
+}, { additionalProperties: false })
+const Published = Type.Object({ seq: Type.Integer(), id: Type.String(), epoch: Type.String(), duplicate: Type.Boolean() })
+const ErrorReply = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
+
+function digest (s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+/** The hub over HTTP: room listing, history, and publishing for backends (Bearer API_TOKEN). */
+export default async function roomRoutes (fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const token = app.config.API_TOKEN
+  // hashing both sides gives equal lengths, so the comparison time says nothing about the token
+  const expected = token === undefined ? undefined : digest(token)
+
+  async function requireToken (req: FastifyRequest, reply: FastifyReply) {
+    if (expected === undefined) {
+      return await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'publishing over HTTP is disabled: set API_TOKEN to enable it' })
+    }
+    const header = req.headers.authorization ?? ''
+    const given = header.startsWith('Bearer ') ? header.slice(7) : ''
+    if (!timingSafeEqual(digest(given), expected)) {
+      return await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: 'missing or wrong bearer token' })
+    }
+  }
+
+  app.get('/rooms', { schema: { response: { 200: Type.Array(Summary) } } }, async () => await app.hub.store.rooms())
+
+  app.get('/rooms/:room', { schema: { params: RoomParams, response: { 200: Detail } } }, async (req) => {
+    const { room } = req.params
+    const [summary, members] = await Promise.all([app.hub.store.summary(room), app.hub.store.members(room)])
+    return { room, members, seq: summary.seq, epoch: summary.epoch }
+  })
+
+  app.get('/rooms/:room/history', { schema: { params: RoomParams, querystring: HistoryQuery, response: { 200: History } } }, async (req) => {
+    const { since, limit, epoch } = req.query
+    const backlog = await app.hub.store.backlog(req.params.room, since, epoch, limit)
+    return { room: req.params.room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages }
+  })
+
+  app.post('/rooms/:room/messages', {
+    preHandler: requireToken,
+    schema: { params: RoomParams, body: PublishBody, response: { 201: Published, 200: Published, 400: ErrorReply } }
+  }, async (req, reply) => {
+    const from = parseName(req.body.from, () => 'server')
+    if (!from.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `from: ${from.reason} (at most ${NAME_MAX})` })
+    const result = await app.hub.publish(req.params.room, { from: from.name, text: req.body.text, cid: req.body.cid })
+    if ('error' in result) {
+      const msg = result.error.type === 'error' ? result.error.message : 'invalid message'
+      return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: msg })
+    }
+    // a repeated cid is answered with the original, 200 instead of 201: nothing new was created
+    return await reply.code(result.duplicate ? 200 : 201).send({
+      seq: result.message.seq, id: result.message.id, epoch: result.epoch, duplicate: result.duplicate
+    })
+  })
+}

@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify'
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { IntervalGroups } from '../src/time/interval-groups.js'
+import type { Connection } from '../src/registry/registry.js'
+
+const TEXT = { binary: false }
+
+const TimeQuery = Type.Object({
+  interval: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
+}, { additionalProperties: true })
+
+function timeFrame (now: number): string {
+  return JSON.stringify({ type: 'time', iso: new Date(now).toISOString(), epochMs: now })
+}
+
+/** /ws/time: the server's clock now and every interval; one timer per distinct interval. */
+export default async function timeRoutes (fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const groups = new IntervalGroups<Connection>((members) => {
+    const frame = Buffer.from(timeFrame(Date.now()))
+    for (const conn of members) conn.send(frame, TEXT)
+  })
+  app.addHook('onClose', async () => groups.clear())
+
+  app.get('/ws/time', { websocket: true, schema: { querystring: TimeQuery } }, (socket, req) => {
+    const interval = req.query.interval ?? app.config.TIME_INTERVAL_MS
+    const conn = app.registry.open(socket, req, { route: 'time' })
+    socket.on('message', (data) => {
+      conn.messagesIn++
+      conn.bytesIn += (data as Buffer).length
+    })
+    // the timer membership dies with the socket: nothing leaks
+    socket.on('close', () => groups.delete(interval, conn))
+    conn.send(timeFrame(Date.now()), TEXT)
+    groups.add(interval, conn)
+  })
+}

@@ -1,0 +1,99 @@
+import { fileURLToPath } from 'node:url'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import websocket from '@fastify/websocket'
+import fastifyStatic from '@fastify/static'
+import type { WebSocket } from 'ws'
+import type { Config } from './config/schema.js'
+import type { HubStore } from './hub/types.js'
+import { UnavailableError } from './hub/hub.js'
+import configPlugin from '../plugins/config.js'
+import lifecyclePlugin from '../plugins/lifecycle.js'
+import registryPlugin from '../plugins/registry.js'
+import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
+import heartbeatPlugin from '../plugins/heartbeat.js'
+import hubPlugin from '../plugins/hub.js'
+import healthRoutes from '../routes/health.js'
+import echoRoutes from '../routes/echo.js'
+import timeRoutes from '../routes/time.js'
+import chatRoutes from '../routes/chat.js'
+import roomRoutes from '../routes/rooms.js'
+
+export interface BuildOptions {
+  /** a pino logger (or options) to use instead of the one built from LOG_LEVEL */
+  logger?: FastifyServerOptions['logger']
+  loggerInstance?: FastifyServerOptions['loggerInstance']
+  /** a hub store to use instead of the embedded in-memory one */
+  store?: HubStore
+}
+
+const OPEN = 1
+export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
+// the compiled app runs from dist/src/: public/ is two levels up
+const publicDir = PUBLIC_DIR.includes('/dist/') ? fileURLToPath(new URL('../../public/', import.meta.url)) : PUBLIC_DIR
+
+export function loggerOptions (config: Config): NonNullable<FastifyServerOptions['logger']> {
+  return {
+    level: config.LOG_LEVEL,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' }
+  }
+}
+
+export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions(config) }),
+    // Fastify accepts a hop count at run time; its typings omit the number form
+    trustProxy: config.TRUST_PROXY as boolean | string[],
+    // sockets are closed by the registry on shutdown; idle keep-alive HTTP ones by Fastify
+    forceCloseConnections: 'idle',
+    return503OnClosing: true
+  })
+
+  await app.register(configPlugin, { config })
+  await app.register(lifecyclePlugin)
+  await app.register(websocket, {
+    options: {
+      maxPayload: config.MAX_PAYLOAD_BYTES,
+      // the registry tracks sockets; ws's own Set would be a second copy of every entry
+      clientTracking: false
+    },
+    // ws reports protocol errors (1002/1007/1009) after it has already started the close
+    // handshake with the right code; anything else was thrown by our handler: 1011
+    errorHandler (error: Error, socket: WebSocket, req) {
+      req.log.info({ err: error }, 'ws error')
+      if (socket.readyState === OPEN) socket.close(1011, 'internal error')
+    },
+    preClose (this: FastifyInstance, done: () => void) {
+      this.lifecycle.draining = true
+      const grace = Math.floor(this.config.SHUTDOWN_TIMEOUT_MS / 2)
+      this.registry.closeAll(1001, 'server shutting down', grace).then(() => done(), done)
+    }
+  })
+  await app.register(registryPlugin)
+  await app.register(upgradeGuardPlugin)
+  await app.register(heartbeatPlugin)
+  await app.register(hubPlugin, opts.store !== undefined ? { store: opts.store } : {})
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `${req.method} ${req.url.split('?')[0]} not found` })
+  })
+  app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown }, req, reply) => {
+    if (err instanceof UnavailableError) {
+      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: err.message })
+    }
+    const status = err.statusCode ?? 500
+    if (status >= 500) req.log.error({ err }, 'request failed')
+    return reply.code(status).send({
+      statusCode: status,
+      error: status >= 500 ? 'Internal Server Error' : (err.name === 'FastifyError' ? 'Bad Request' : err.name),
+      message: status >= 500 ? 'internal error' : err.message
+    })
+  })
+
+  await app.register(fastifyStatic, { root: publicDir, wildcard: true })
+  await app.register(healthRoutes)
+  await app.register(echoRoutes)
+  await app.register(timeRoutes)
+  await app.register(chatRoutes)
+  await app.register(roomRoutes)
+  return app
+}

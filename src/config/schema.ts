@@ -1,0 +1,37 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// One schema gives both the static type and the start-up check. Values arrive as
+// strings from the environment; loadConfig converts them before checking.
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
+    Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' }),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  ALLOWED_ORIGINS: Type.String({ default: '' }),
+  HEARTBEAT_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 30_000 }),
+  TIME_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 }),
+  MAX_PAYLOAD_BYTES: Type.Integer({ minimum: 128, maximum: 100 * 1024 * 1024, default: 65_536 }),
+  MAX_CONNECTIONS: Type.Integer({ minimum: 1, default: 10_000 }),
+  CHAT_MAX_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2000 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  HISTORY_SIZE: Type.Integer({ minimum: 0, maximum: 100_000, default: 100 }),
+  HISTORY_TTL_MS: Type.Integer({ minimum: 0, default: 0 }),
+  CHAT_RATE_PER_SEC: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  CHAT_RATE_BURST: Type.Integer({ minimum: 1, default: 20 }),
+  SEND_BUFFER_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+  API_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
+})
+export type Env = Static<typeof EnvSchema>
+
+/** Fastify's trustProxy: off, on, a hop count, or a list of trusted addresses/CIDRs. */
+export type TrustProxy = boolean | number | string[]
+
+/** The validated configuration the app is built from (derived fields parsed). */
+export interface Config extends Omit<Env, 'TRUST_PROXY' | 'ALLOWED_ORIGINS'> {
+  TRUST_PROXY: TrustProxy
+  /** Normalised origins (`scheme://host[:port]`); `*` allows any. */
+  ALLOWED_ORIGINS: string[]
+}

@@ -1,0 +1,234 @@
+import { FloodGuard, TokenBucket } from './rate-limit.js'
+import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
+import type { Connection, LogLike } from '../registry/registry.js'
+import type { ChatMessage, Draft, HubStore, PresenceEvent, PublishResult } from './types.js'
+
+export interface HubOptions {
+  maxLength: number
+  ratePerSec: number
+  rateBurst: number
+  sendBufferLimit: number
+  log: LogLike & { debug (obj: object, msg: string): void, error (obj: object, msg: string): void }
+}
+
+const TEXT = { binary: false }
+/** how long a slow consumer gets to take its close frame before it is cut off */
+const SLOW_CLOSE_GRACE_MS = 1000
+
+/** Thrown by a store that cannot serve (its backend is down): answered with `unavailable`. */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError'
+}
+
+interface Pending {
+  frame: Buffer
+  /** seq of a message frame, so the ones already in the welcome history are not sent twice */
+  seq: number
+}
+
+/** One chat socket's state in the hub. */
+export class ChatSession {
+  readonly bucket: TokenBucket
+  readonly flood: FloodGuard
+  /** frames held back until the welcome is out; null once it is */
+  pending: Pending[] | null = []
+  joined = false
+  closed = false
+  slowTimer: NodeJS.Timeout | undefined
+
+  constructor (
+    readonly conn: Connection,
+    readonly room: string,
+    readonly name: string,
+    /** presence identity: the connection id (later: the user id) */
+    readonly memberKey: string,
+    opts: HubOptions
+  ) {
+    const now = Date.now()
+    this.bucket = new TokenBucket(opts.ratePerSec, opts.rateBurst, now)
+    this.flood = new FloodGuard(opts.ratePerSec)
+  }
+}
+
+/**
+ * The instance's side of the broadcast hub: which local sockets are in which room, and how
+ * frames reach them. The store (memory or a backplane) decides seq, history and presence and
+ * calls back `message`/`presence`; this class serialises each event once and fans it out.
+ */
+export class Hub {
+  readonly #rooms = new Map<string, Set<ChatSession>>()
+  readonly options: HubOptions
+  readonly #opts: HubOptions
+
+  constructor (readonly store: HubStore, opts: HubOptions) {
+    this.#opts = opts
+    this.options = opts
+    store.setListener({
+      message: (msg) => this.#fanOut(msg.room, Buffer.from(JSON.stringify(msg)), msg.seq, undefined),
+      presence: (ev) => this.#presence(ev)
+    })
+  }
+
+  /** Local sockets in `room` (0 when none). */
+  localMembers (room: string): number {
+    return this.#rooms.get(room)?.size ?? 0
+  }
+
+  /**
+   * Registers a chat socket and sends its welcome (with the backlog after `since`). Frames for
+   * the socket are queued until the welcome is out, so nothing published meanwhile is lost or
+   * delivered twice. Never rejects.
+   */
+  async open (session: ChatSession, since: number | undefined, epoch: string | undefined): Promise<void> {
+    let members = this.#rooms.get(session.room)
+    if (members === undefined) {
+      members = new Set()
+      this.#rooms.set(session.room, members)
+    }
+    members.add(session)
+    try {
+      const names = await this.store.join(session.room, { key: session.memberKey, name: session.name })
+      session.joined = true
+      if (session.closed) {
+        await this.store.leave(session.room, { key: session.memberKey, name: session.name })
+        return
+      }
+      const backlog = await this.store.backlog(session.room, since, epoch)
+      const welcome: Record<string, unknown> = {
+        type: 'welcome',
+        id: session.conn.id,
+        name: session.name,
+        room: session.room,
+        members: names,
+        memberCount: names.length,
+        seq: backlog.seq,
+        epoch: backlog.epoch,
+        history: backlog.messages
+      }
+      if (backlog.truncated) welcome.truncated = true
+      const queued = session.pending ?? []
+      session.pending = null
+      session.conn.send(JSON.stringify(welcome), TEXT)
+      for (const p of queued) {
+        if (p.seq === 0 || p.seq > backlog.seq) this.#send(session, p.frame)
+      }
+    } catch (err) {
+      this.#opts.log.error({ err, connId: session.conn.id, room: session.room }, 'chat join failed')
+      session.pending = null
+      // 1013: try again later (the store is unavailable)
+      session.conn.socket.close(1013, 'hub unavailable')
+    }
+  }
+
+  /** The socket is gone: leave the room (presence) and forget it. */
+  close (session: ChatSession): void {
+    session.closed = true
+    clearTimeout(session.slowTimer)
+    const members = this.#rooms.get(session.room)
+    if (members !== undefined) {
+      members.delete(session)
+      if (members.size === 0) this.#rooms.delete(session.room)
+    }
+    if (session.joined) {
+      session.joined = false
+      this.store.leave(session.room, { key: session.memberKey, name: session.name }).catch((err: unknown) => {
+        this.#opts.log.error({ err, connId: session.conn.id, room: session.room }, 'chat leave failed')
+      })
+    }
+  }
+
+  /** One text frame from a chat client. Never throws. */
+  receive (session: ChatSession, raw: string): void {
+    const frame = parseClientFrame(raw, this.#opts.maxLength)
+    switch (frame.type) {
+      case 'ping':
+        this.#sendJson(session, { type: 'pong', ts: Date.now() })
+        return
+      case 'error':
+        this.#refuse(session, frame.code, frame.message, frame.cid)
+        return
+      case 'message':
+        this.#accept(session, frame)
+    }
+  }
+
+  /** Publishes on behalf of the HTTP API (no socket, no rate limit). */
+  async publish (room: string, draft: Draft): Promise<PublishResult | { error: ClientFrame }> {
+    const invalid = checkText(draft.text, this.#opts.maxLength)
+    if (invalid !== undefined) return { error: invalid }
+    return await this.store.publish(room, draft)
+  }
+
+  #accept (session: ChatSession, frame: { text: string, cid: string | undefined }): void {
+    const now = Date.now()
+    if (!session.bucket.take(now)) {
+      this.#refuse(session, 'rate_limited', 'too many messages: slow down', frame.cid)
+      if (session.flood.strike(now)) {
+        session.conn.endedBy = 'flood'
+        this.#opts.log.warn({ connId: session.conn.id, room: session.room }, 'chat flood: closing')
+        session.conn.socket.close(1008, 'rate limit exceeded')
+      }
+      return
+    }
+    const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid }
+    this.store.publish(session.room, draft).then((result) => {
+      if (frame.cid !== undefined) {
+        this.#sendJson(session, { type: 'ack', cid: frame.cid, seq: result.message.seq, id: result.message.id, epoch: result.epoch })
+      }
+    }, (err: unknown) => {
+      if (!(err instanceof UnavailableError)) this.#opts.log.error({ err, connId: session.conn.id }, 'publish failed')
+      this.#refuse(session, 'unavailable', 'the hub cannot accept messages right now; retry later', frame.cid)
+    })
+  }
+
+  #refuse (session: ChatSession, code: ErrorCode, message: string, cid: string | undefined): void {
+    const frame: Record<string, unknown> = { type: 'error', code, message }
+    if (cid !== undefined) frame.cid = cid
+    this.#sendJson(session, frame)
+  }
+
+  #presence (ev: PresenceEvent): void {
+    const frame = Buffer.from(JSON.stringify({ type: ev.type, room: ev.room, name: ev.name, ts: ev.ts }))
+    this.#fanOut(ev.room, frame, 0, ev.key)
+  }
+
+  /** Serialised once by the caller; the same bytes go to every local member. */
+  #fanOut (room: string, frame: Buffer, seq: number, skipKey: string | undefined): void {
+    const members = this.#rooms.get(room)
+    if (members === undefined) return
+    for (const session of members) {
+      if (session.memberKey === skipKey) continue
+      if (session.pending !== null) session.pending.push({ frame, seq })
+      else this.#send(session, frame)
+    }
+  }
+
+  #sendJson (session: ChatSession, obj: object): void {
+    const frame = Buffer.from(JSON.stringify(obj))
+    if (session.pending !== null) session.pending.push({ frame, seq: 0 })
+    else this.#send(session, frame)
+  }
+
+  #send (session: ChatSession, frame: Buffer): void {
+    const { conn } = session
+    if (conn.socket.bufferedAmount > this.#opts.sendBufferLimit) {
+      this.#slowConsumer(session)
+      return
+    }
+    conn.send(frame, TEXT)
+  }
+
+  /** Stops queueing to a socket that does not read, so its backlog cannot grow the heap. */
+  #slowConsumer (session: ChatSession): void {
+    if (session.slowTimer !== undefined) return
+    const { conn } = session
+    conn.endedBy = 'slow consumer'
+    this.#opts.log.warn({ connId: conn.id, room: session.room, bufferedAmount: conn.socket.bufferedAmount }, 'slow consumer: closing')
+    // the close frame queues behind megabytes the peer is not reading: give it a moment, then cut
+    conn.socket.close(1008, 'slow consumer')
+    session.slowTimer = setTimeout(() => conn.socket.terminate(), SLOW_CLOSE_GRACE_MS)
+    session.slowTimer.unref()
+  }
+}
+
+export type { ChatMessage }

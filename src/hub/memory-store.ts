@@ -1,0 +1,194 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import type {
+  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary
+} from './types.js'
+
+export interface MemoryStoreOptions {
+  historySize: number
+  /** 0 = no expiry */
+  historyTtlMs: number
+  now?: () => number
+}
+
+interface Held {
+  msg: ChatMessage
+  cid: string | undefined
+}
+
+interface PresenceEntry {
+  name: string
+  /** sockets holding this presence key (several tabs of one user count once) */
+  refs: number
+}
+
+class RoomState {
+  readonly epoch = newEpoch()
+  seq = 0
+  readonly held: Held[] = []
+  readonly cids = new Map<string, ChatMessage>()
+  readonly members = new Map<string, PresenceEntry>()
+}
+
+export function newEpoch (): string {
+  return randomBytes(6).toString('base64url')
+}
+
+const NO_LISTENER: HubListener = { message () {}, presence () {} }
+
+/**
+ * The embedded hub: rooms, gapless seq, bounded history, cid dedupe and presence in one process.
+ * Everything happens synchronously inside each call, so seq order is delivery order.
+ */
+export class MemoryStore implements HubStore {
+  readonly #rooms = new Map<string, RoomState>()
+  readonly #size: number
+  readonly #ttl: number
+  readonly #now: () => number
+  #listener: HubListener = NO_LISTENER
+
+  constructor (opts: MemoryStoreOptions) {
+    this.#size = opts.historySize
+    this.#ttl = opts.historyTtlMs
+    this.#now = opts.now ?? Date.now
+  }
+
+  setListener (listener: HubListener): void {
+    this.#listener = listener
+  }
+
+  async publish (room: string, draft: Draft): Promise<PublishResult> {
+    const state = this.#state(room)
+    this.#expire(state)
+    if (draft.cid !== undefined) {
+      const original = state.cids.get(draft.cid)
+      if (original !== undefined) return { message: original, epoch: state.epoch, duplicate: true }
+    }
+    const msg: ChatMessage = {
+      type: 'message',
+      id: randomUUID(),
+      room,
+      seq: ++state.seq,
+      from: draft.from,
+      text: draft.text,
+      ts: this.#now()
+    }
+    if (draft.userId !== undefined) msg.userId = draft.userId
+    if (this.#size > 0) {
+      state.held.push({ msg, cid: draft.cid })
+      if (draft.cid !== undefined) state.cids.set(draft.cid, msg)
+      if (state.held.length > this.#size) this.#drop(state)
+    }
+    this.#listener.message(msg)
+    return { message: msg, epoch: state.epoch, duplicate: false }
+  }
+
+  async backlog (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog> {
+    const state = this.#rooms.get(room)
+    if (state === undefined) {
+      // never-seen room: nothing held; a client holding an epoch for it has lost messages
+      const fresh = this.#state(room)
+      const truncated = epoch !== undefined || (since !== undefined && since > 0)
+      return { epoch: fresh.epoch, seq: 0, messages: [], truncated }
+    }
+    this.#expire(state)
+    return backlogOf(state, since, epoch, limit)
+  }
+
+  async join (room: string, member: Member): Promise<string[]> {
+    const state = this.#state(room)
+    const entry = state.members.get(member.key)
+    if (entry !== undefined) {
+      entry.refs++
+    } else {
+      state.members.set(member.key, { name: member.name, refs: 1 })
+      this.#emit('join', room, member)
+    }
+    return namesOf(state)
+  }
+
+  async leave (room: string, member: Member): Promise<void> {
+    const state = this.#rooms.get(room)
+    const entry = state?.members.get(member.key)
+    if (state === undefined || entry === undefined) return
+    if (--entry.refs > 0) return
+    state.members.delete(member.key)
+    this.#emit('leave', room, member)
+    this.#expire(state)
+    if (state.members.size === 0 && state.held.length === 0) this.#rooms.delete(room)
+  }
+
+  async members (room: string): Promise<string[]> {
+    const state = this.#rooms.get(room)
+    return state === undefined ? [] : namesOf(state)
+  }
+
+  async summary (room: string): Promise<RoomSummary> {
+    const state = this.#state(room)
+    return { room, members: state.members.size, seq: state.seq, epoch: state.epoch }
+  }
+
+  async rooms (): Promise<RoomSummary[]> {
+    const out: RoomSummary[] = []
+    for (const [room, state] of this.#rooms) {
+      out.push({ room, members: state.members.size, seq: state.seq, epoch: state.epoch })
+    }
+    return out
+  }
+
+  async close (): Promise<void> {
+    this.#rooms.clear()
+  }
+
+  #state (room: string): RoomState {
+    let state = this.#rooms.get(room)
+    if (state === undefined) {
+      state = new RoomState()
+      this.#rooms.set(room, state)
+    }
+    return state
+  }
+
+  #drop (state: RoomState): void {
+    const gone = state.held.shift()
+    if (gone?.cid !== undefined && state.cids.get(gone.cid) === gone.msg) state.cids.delete(gone.cid)
+  }
+
+  #expire (state: RoomState): void {
+    if (this.#ttl === 0) return
+    const cutoff = this.#now() - this.#ttl
+    while (state.held.length > 0 && (state.held[0] as Held).msg.ts < cutoff) this.#drop(state)
+  }
+
+  #emit (type: PresenceEvent['type'], room: string, member: Member): void {
+    this.#listener.presence({ type, room, name: member.name, ts: this.#now(), key: member.key })
+  }
+}
+
+function namesOf (state: RoomState): string[] {
+  const names: string[] = []
+  for (const entry of state.members.values()) names.push(entry.name)
+  return names
+}
+
+/**
+ * The resume rule, shared by every store: given what a client last saw (since, epoch),
+ * return exactly the held messages after it, and say whether anything in between is gone.
+ */
+export function backlogOf (
+  state: { epoch: string, seq: number, held: ReadonlyArray<{ msg: ChatMessage }> },
+  since: number | undefined,
+  epoch: string | undefined,
+  limit: number
+): Backlog {
+  const { held } = state
+  const oldest = held.length > 0 ? (held[0] as { msg: ChatMessage }).msg.seq : state.seq + 1
+  const foreign = (epoch !== undefined && epoch !== state.epoch) || (since !== undefined && since > state.seq)
+  const from = since === undefined || foreign ? 0 : since
+  const messages: ChatMessage[] = []
+  for (let i = 0; i < held.length && messages.length < limit; i++) {
+    const msg = (held[i] as { msg: ChatMessage }).msg
+    if (msg.seq > from) messages.push(msg)
+  }
+  const truncated = foreign || (since !== undefined && since + 1 < oldest)
+  return { epoch: state.epoch, seq: state.seq, messages, truncated }
+}

@@ -1,0 +1,77 @@
+// The hub's contract: what the chat route and the HTTP API need from a store of rooms.
+// The in-memory store implements it now; a Redis backplane can replace it without touching routes.
+
+export interface ChatMessage {
+  type: 'message'
+  id: string
+  room: string
+  seq: number
+  from: string
+  text: string
+  ts: number
+  userId?: string
+}
+
+export interface Draft {
+  from: string
+  text: string
+  cid?: string | undefined
+  userId?: string | undefined
+}
+
+export interface PublishResult {
+  message: ChatMessage
+  epoch: string
+  /** true when `cid` repeated a held message: nothing was broadcast, `message` is the original */
+  duplicate: boolean
+}
+
+export interface Backlog {
+  epoch: string
+  /** the room's latest seq (0 when nothing was ever published in this epoch) */
+  seq: number
+  /** held messages after `since`, oldest first */
+  messages: ChatMessage[]
+  /** messages the caller has not seen were dropped, or its epoch/seq do not belong to this room state */
+  truncated: boolean
+}
+
+export interface Member {
+  /** presence identity: a connection id, or a user id when one user may hold several sockets */
+  key: string
+  name: string
+}
+
+export interface PresenceEvent {
+  type: 'join' | 'leave'
+  room: string
+  name: string
+  ts: number
+  key: string
+}
+
+export interface RoomSummary {
+  room: string
+  members: number
+  seq: number
+  epoch: string
+}
+
+export interface HubListener {
+  /** a message accepted anywhere, to be delivered to this instance's members of `msg.room` */
+  message (msg: ChatMessage): void
+  presence (event: PresenceEvent): void
+}
+
+export interface HubStore {
+  setListener (listener: HubListener): void
+  publish (room: string, draft: Draft): Promise<PublishResult>
+  backlog (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog>
+  /** adds a member; resolves with the member names after the join */
+  join (room: string, member: Member): Promise<string[]>
+  leave (room: string, member: Member): Promise<void>
+  members (room: string): Promise<string[]>
+  summary (room: string): Promise<RoomSummary>
+  rooms (): Promise<RoomSummary[]>
+  close (): Promise<void>
+}
