@@ -1,0 +1,61 @@
+import { once } from 'node:events'
+import t from 'tap'
+import { build } from '../helper.js'
+
+t.test('echo returns text as text and binary as binary, in order', async (t) => {
+  const app = await build(t)
+  const ws = await app.injectWS('/ws/echo')
+  t.teardown(() => ws.terminate())
+  const got: Array<[string, boolean]> = []
+  const done = new Promise<void>((resolve) => {
+    ws.on('message', (data, isBinary) => {
+      got.push([isBinary ? Buffer.from(data as Buffer).toString('hex') : String(data), isBinary])
+      if (got.length === 3) resolve()
+    })
+  })
+  ws.send('hi')
+  ws.send(Buffer.from([0, 255, 1]))
+  ws.send('ünïcødé 😀')
+  await done
+  t.same(got, [['hi', false], ['00ff01', true], ['ünïcødé 😀', false]])
+  t.equal(app.registry.countByRoute().echo, 1)
+})
+
+t.test('time pushes at once and then every interval', async (t) => {
+  const app = await build(t)
+  const ws = await app.injectWS('/ws/time?interval=100')
+  t.teardown(() => ws.terminate())
+  const frames: Array<Record<string, unknown>> = []
+  const three = new Promise<void>((resolve) => {
+    ws.on('message', (d) => { frames.push(JSON.parse(String(d))); if (frames.length === 3) resolve() })
+  })
+  await three
+  for (const f of frames) {
+    t.equal(f.type, 'time')
+    t.type(f.epochMs, 'number')
+    t.equal(new Date(f.iso as string).getTime(), f.epochMs, 'iso and epochMs agree')
+  }
+  const gap = (frames[2]!.epochMs as number) - (frames[1]!.epochMs as number)
+  t.ok(gap >= 50 && gap < 1000, `ticks about 100 ms apart (${gap})`)
+})
+
+t.test('time interval out of range or not a number: 400 before the upgrade', async (t) => {
+  const app = await build(t)
+  for (const q of ['interval=99', 'interval=60001', 'interval=abc', 'interval=1.5']) {
+    await t.rejects(app.injectWS(`/ws/time?${q}`), /Unexpected server response: 400/, q)
+  }
+  t.equal(app.registry.size, 0)
+})
+
+t.test('time sockets share one timer per interval, and it stops with the last socket', async (t) => {
+  const app = await build(t)
+  const a = await app.injectWS('/ws/time?interval=200')
+  const b = await app.injectWS('/ws/time?interval=200')
+  t.equal(app.registry.countByRoute().time, 2)
+  const closes = [once(a, 'close'), once(b, 'close')]
+  a.close(); b.close()
+  await Promise.all(closes)
+  // the server side closes after the client's close frame; wait for the registry to empty
+  while (app.registry.size > 0) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(app.registry.size, 0)
+})

@@ -1,0 +1,61 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../src/config/load.js'
+
+t.test('defaults match the documented contract', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.PORT, 3000)
+  t.equal(c.HOST, '127.0.0.1')
+  t.equal(c.LOG_LEVEL, 'info')
+  t.equal(c.TRUST_PROXY, false)
+  t.same(c.ALLOWED_ORIGINS, [])
+  t.equal(c.HEARTBEAT_INTERVAL_MS, 30000)
+  t.equal(c.TIME_INTERVAL_MS, 1000)
+  t.equal(c.MAX_PAYLOAD_BYTES, 65536)
+  t.equal(c.MAX_CONNECTIONS, 10000)
+  t.equal(c.CHAT_MAX_LENGTH, 2000)
+  t.equal(c.SHUTDOWN_TIMEOUT_MS, 10000)
+  t.equal(c.HISTORY_SIZE, 100)
+  t.equal(c.HISTORY_TTL_MS, 0)
+  t.equal(c.CHAT_RATE_PER_SEC, 10)
+  t.equal(c.CHAT_RATE_BURST, 20)
+  t.equal(c.SEND_BUFFER_LIMIT_BYTES, 1048576)
+  t.equal(c.API_TOKEN, undefined)
+})
+
+t.test('strings from the environment are converted', async (t) => {
+  const c = loadConfig({ PORT: '8080', HISTORY_SIZE: ' 5 ', LOG_LEVEL: 'debug', CHAT_RATE_PER_SEC: '2.5' })
+  t.equal(c.PORT, 8080)
+  t.equal(c.HISTORY_SIZE, 5)
+  t.equal(c.LOG_LEVEL, 'debug')
+  t.equal(c.CHAT_RATE_PER_SEC, 2.5)
+})
+
+t.test('bad values name the variable in one line', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['PORT', 'abc'], ['PORT', '70000'], ['LOG_LEVEL', 'loud'], ['MAX_CONNECTIONS', '0'],
+    ['TIME_INTERVAL_MS', '50'], ['HISTORY_TTL_MS', '-1'], ['API_TOKEN', 'short'], ['CHAT_RATE_PER_SEC', '0']
+  ]
+  for (const [name, value] of cases) {
+    let error: unknown
+    try { loadConfig({ [name]: value }) } catch (err) { error = err }
+    t.ok(error instanceof ConfigError, `${name}=${value} is refused`)
+    const message = (error as Error).message
+    t.ok(message.startsWith(`invalid ${name}=`) && !message.includes('\n'), message)
+  }
+})
+
+t.test('TRUST_PROXY forms', async (t) => {
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY, true)
+  t.equal(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY, false)
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY, 2)
+  t.same(loadConfig({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).TRUST_PROXY, ['127.0.0.1', '10.0.0.0/8', '::1'])
+  t.throws(() => loadConfig({ TRUST_PROXY: 'proxy.local' }), /invalid TRUST_PROXY/)
+  t.throws(() => loadConfig({ TRUST_PROXY: '10.0.0.0/40' }), /invalid TRUST_PROXY/)
+})
+
+t.test('ALLOWED_ORIGINS are normalised origins', async (t) => {
+  t.same(loadConfig({ ALLOWED_ORIGINS: 'https://a.example.com/, http://b.example:8080' }).ALLOWED_ORIGINS,
+    ['https://a.example.com', 'http://b.example:8080'])
+  t.same(loadConfig({ ALLOWED_ORIGINS: '*' }).ALLOWED_ORIGINS, ['*'])
+  t.throws(() => loadConfig({ ALLOWED_ORIGINS: 'not an origin' }), /invalid ALLOWED_ORIGINS/)
+})

@@ -1,0 +1,79 @@
+import { EventEmitter } from 'node:events'
+import t from 'tap'
+import { ConnectionRegistry, OPEN, type SocketLike } from '../../src/registry/registry.js'
+
+class FakeSocket extends EventEmitter implements SocketLike {
+  readyState = OPEN
+  bufferedAmount = 0
+  sent: Array<Buffer | string> = []
+  closes: Array<[number | undefined, string | undefined]> = []
+  terminated = false
+  pings = 0
+  answer = true
+  send (data: Buffer | string): void { this.sent.push(data) }
+  close (code?: number, reason?: string): void {
+    this.closes.push([code, reason])
+    this.readyState = 2
+    if (this.answer) setImmediate(() => { this.readyState = 3; this.emit('close', code, Buffer.from(reason ?? '')) })
+  }
+
+  terminate (): void { this.terminated = true; this.readyState = 3; this.emit('close', 1006, Buffer.alloc(0)) }
+  ping (): void { this.pings++ }
+}
+
+function logger () {
+  const lines: Array<{ obj: Record<string, unknown>, msg: string }> = []
+  const push = (obj: object, msg: string) => { lines.push({ obj: obj as Record<string, unknown>, msg }) }
+  return { log: { info: push, warn: push }, lines }
+}
+
+t.test('add/remove keep counts and log connect and close', async (t) => {
+  const { log, lines } = logger()
+  const reg = new ConnectionRegistry(log)
+  const s1 = new FakeSocket()
+  const s2 = new FakeSocket()
+  const a = reg.add(s1, { route: 'echo', ip: '1.2.3.4', userAgent: 'ua' })
+  reg.add(s2, { route: 'chat', ip: '5.6.7.8', userAgent: 'ua', room: 'r' })
+  t.equal(reg.size, 2)
+  t.same(reg.countByRoute(), { echo: 1, time: 0, chat: 1 })
+  t.equal(reg.get(a.id), a)
+  s1.emit('close', 1000, Buffer.from('bye'))
+  t.equal(reg.size, 1)
+  t.same(reg.countByRoute(), { echo: 0, time: 0, chat: 1 })
+  const connected = lines.filter((l) => l.msg === 'ws connected')
+  const closedLine = lines.find((l) => l.msg === 'ws closed')
+  t.equal(connected.length, 2)
+  t.match(connected[0]!.obj, { connId: a.id, route: 'echo', ip: '1.2.3.4' })
+  t.match(closedLine?.obj, { connId: a.id, route: 'echo', ip: '1.2.3.4', code: 1000, reason: 'bye' })
+  t.type(closedLine?.obj.durationMs, 'number')
+  s1.emit('close', 1000, Buffer.from('again'))
+  t.equal(lines.filter((l) => l.msg === 'ws closed').length, 1, 'a second close is ignored')
+})
+
+t.test('send counts bytes and skips sockets that are not open', async (t) => {
+  const reg = new ConnectionRegistry(logger().log)
+  const s = new FakeSocket()
+  const c = reg.add(s, { route: 'echo', ip: 'x', userAgent: '' })
+  c.send('abc', { binary: false })
+  s.readyState = 2
+  c.send('def', { binary: false })
+  t.same(s.sent, ['abc'])
+  t.equal(c.messagesOut, 1)
+  t.equal(c.bytesOut, 3)
+  t.same(Object.keys(c.toJSON()).sort(), ['bytesIn', 'bytesOut', 'connectedAt', 'id', 'ip', 'messagesIn', 'messagesOut', 'room', 'route', 'userAgent'])
+})
+
+t.test('closeAll closes with the code and terminates peers that do not answer', async (t) => {
+  const reg = new ConnectionRegistry(logger().log)
+  const polite = new FakeSocket()
+  const silent = new FakeSocket()
+  silent.answer = false
+  reg.add(polite, { route: 'echo', ip: 'x', userAgent: '' })
+  reg.add(silent, { route: 'time', ip: 'x', userAgent: '' })
+  await reg.closeAll(1001, 'server shutting down', 50)
+  t.same(polite.closes, [[1001, 'server shutting down']])
+  t.same(silent.closes, [[1001, 'server shutting down']])
+  t.equal(polite.terminated, false)
+  t.equal(silent.terminated, true)
+  t.equal(reg.size, 0)
+})
