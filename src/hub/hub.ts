@@ -13,6 +13,16 @@ export interface HubOptions {
 }
 
 const TEXT = { binary: false }
+
+/** What the hub reports for metrics; every call is one cheap increment, none per member. */
+export interface HubEvents {
+  accepted (): void
+  refused (code: ErrorCode): void
+  /** one broadcast: how many local sockets got it and how long the fan-out took */
+  delivered (sockets: number, seconds: number): void
+}
+
+const NO_EVENTS: HubEvents = { accepted () {}, refused () {}, delivered () {} }
 /** how long a slow consumer gets to take its close frame before it is cut off */
 const SLOW_CLOSE_GRACE_MS = 1000
 
@@ -56,6 +66,7 @@ export class ChatSession {
 export class Hub {
   readonly #rooms = new Map<string, Set<ChatSession>>()
   readonly options: HubOptions
+  events: HubEvents = NO_EVENTS
   readonly #opts: HubOptions
 
   constructor (readonly store: HubStore, opts: HubOptions) {
@@ -153,8 +164,13 @@ export class Hub {
   /** Publishes on behalf of the HTTP API (no socket, no rate limit). */
   async publish (room: string, draft: Draft): Promise<PublishResult | { error: ClientFrame }> {
     const invalid = checkText(draft.text, this.#opts.maxLength)
-    if (invalid !== undefined) return { error: invalid }
-    return await this.store.publish(room, draft)
+    if (invalid !== undefined) {
+      this.events.refused(invalid.type === 'error' ? invalid.code : 'invalid')
+      return { error: invalid }
+    }
+    const result = await this.store.publish(room, draft)
+    this.events.accepted()
+    return result
   }
 
   #accept (session: ChatSession, frame: { text: string, cid: string | undefined }): void {
@@ -169,7 +185,10 @@ export class Hub {
       return
     }
     const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid }
+    // message text is logged at debug only (privacy); info lines never carry it
+    this.#opts.log.debug({ connId: session.conn.id, room: session.room, cid: frame.cid, text: frame.text }, 'chat message')
     this.store.publish(session.room, draft).then((result) => {
+      this.events.accepted()
       if (frame.cid !== undefined) {
         this.#sendJson(session, { type: 'ack', cid: frame.cid, seq: result.message.seq, id: result.message.id, epoch: result.epoch })
       }
@@ -180,6 +199,7 @@ export class Hub {
   }
 
   #refuse (session: ChatSession, code: ErrorCode, message: string, cid: string | undefined): void {
+    this.events.refused(code)
     const frame: Record<string, unknown> = { type: 'error', code, message }
     if (cid !== undefined) frame.cid = cid
     this.#sendJson(session, frame)
@@ -194,11 +214,13 @@ export class Hub {
   #fanOut (room: string, frame: Buffer, seq: number, skipKey: string | undefined): void {
     const members = this.#rooms.get(room)
     if (members === undefined) return
+    const started = process.hrtime.bigint()
     for (const session of members) {
       if (session.memberKey === skipKey) continue
       if (session.pending !== null) session.pending.push({ frame, seq })
       else this.#send(session, frame)
     }
+    if (seq > 0) this.events.delivered(members.size, Number(process.hrtime.bigint() - started) / 1e9)
   }
 
   #sendJson (session: ChatSession, obj: object): void {
