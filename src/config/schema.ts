@@ -26,7 +26,8 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'rt:' }),
   PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  PRESENCE_EVENTS_MAX_MEMBERS: Type.Integer({ minimum: 0, default: 1000 })
 })
 export type Env = Static<typeof EnvSchema>
 

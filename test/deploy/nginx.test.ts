@@ -12,11 +12,15 @@ import { NGINX, requireNginx, startNginx } from './nginx.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 
-/** the instance whose log shows connection `id`, and the ip it logged */
-function whereIs (instances: ServerProcess[], id: unknown): { index: number, ip: unknown } {
-  for (const [index, inst] of instances.entries()) {
-    const line = inst.lines.find((l) => l.msg === 'ws connected' && l.connId === id)
-    if (line !== undefined) return { index, ip: line.ip }
+/** the instance whose log shows connection `id`, and the ip it logged (the line may trail the welcome through the pipe) */
+async function whereIs (instances: ServerProcess[], id: unknown): Promise<{ index: number, ip: unknown }> {
+  const until = Date.now() + 5000
+  while (Date.now() < until) {
+    for (const [index, inst] of instances.entries()) {
+      const line = inst.lines.find((l) => l.msg === 'ws connected' && l.connId === id)
+      if (line !== undefined) return { index, ip: line.ip }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
   return { index: -1, ip: undefined }
 }
@@ -52,8 +56,8 @@ t.test('behind nginx', async (t) => {
     const annWelcome = await ann.frames.next('welcome')
     const bob = await connect(t, `${proxy.ws}/ws/chat/nx?name=Bob`)
     const bobWelcome = await bob.frames.next('welcome')
-    const a = whereIs(instances, annWelcome.id)
-    const b = whereIs(instances, bobWelcome.id)
+    const a = await whereIs(instances, annWelcome.id)
+    const b = await whereIs(instances, bobWelcome.id)
     t.not(a.index, -1); t.not(b.index, -1)
     t.not(a.index, b.index, 'least_conn put them on different instances')
     bob.ws.send('across instances')
@@ -64,10 +68,10 @@ t.test('behind nginx', async (t) => {
   t.test('the client address: real through the trusted proxy, spoofing ignored directly', async (t) => {
     const via = await connect(t, `${proxy.ws}/ws/chat/ip?name=Via`, { localAddress: '127.0.0.7', headers: { 'x-forwarded-for': '6.6.6.6' } })
     const viaWelcome = await via.frames.next('welcome')
-    t.equal(whereIs(instances, viaWelcome.id).ip, '127.0.0.7', 'nginx appended the real peer; the spoofed entry is not trusted')
+    t.equal((await whereIs(instances, viaWelcome.id)).ip, '127.0.0.7', 'nginx appended the real peer; the spoofed entry is not trusted')
     const direct = await connect(t, `ws://127.0.0.1:${instances[0]!.port}/ws/chat/ip?name=Direct`, { localAddress: '127.0.0.9', headers: { 'x-forwarded-for': '6.6.6.6' } })
     const directWelcome = await direct.frames.next('welcome')
-    t.equal(whereIs(instances, directWelcome.id).ip, '127.0.0.9', 'a client that is not the proxy cannot set its address')
+    t.equal((await whereIs(instances, directWelcome.id)).ip, '127.0.0.9', 'a client that is not the proxy cannot set its address')
     via.ws.close(); direct.ws.close()
   })
 
@@ -107,7 +111,7 @@ t.test('behind nginx', async (t) => {
     const welcome = await c.frames.next('welcome')
     c.ws.send(JSON.stringify({ type: 'message', text: 'before', cid: 'r1' }))
     const ack = await c.frames.next('ack')
-    const home = whereIs(instances, welcome.id).index
+    const home = (await whereIs(instances, welcome.id)).index
     const closing = closed(c.ws)
     const stopped = instances[home]!.stop()
     t.same(await closing, [1001, 'server shutting down'])
@@ -120,7 +124,7 @@ t.test('behind nginx', async (t) => {
     }
     const back = await connect(t, `${proxy.ws}/ws/chat/roll?name=Roller&since=${String(ack.seq)}&epoch=${String(ack.epoch)}`)
     const again = await back.frames.next('welcome')
-    t.equal(whereIs(instances, again.id).index, 1 - home, 'reconnected to the other instance')
+    t.equal((await whereIs(instances, again.id)).index, 1 - home, 'reconnected to the other instance')
     t.equal(again.truncated, undefined)
     t.same((again.history as Array<{ text: string }>).map((m) => m.text), ['during-1', 'during-2'], 'nothing lost, nothing twice')
     back.ws.close()
