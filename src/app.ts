@@ -49,9 +49,12 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     trustProxy: config.TRUST_PROXY as boolean | string[],
     // sockets are closed by the registry on shutdown; idle keep-alive HTTP ones by Fastify
     forceCloseConnections: 'idle',
-    // slowloris: a request (an upgrade included) must deliver its headers within HEADERS_TIMEOUT_MS and
-    // finish within 3x that; Node checks at most every second. Upgraded sockets leave this accounting.
+    // slowloris: a request (an upgrade included) must deliver its headers within HEADERS_TIMEOUT_MS (else
+    // 408) and finish within 3x that; Node checks at most every second. A connection that goes silent is
+    // cut after 2x HEADERS_TIMEOUT_MS of inactivity (that also ends idle keep-alive sockets). Upgraded
+    // sockets leave both: Node stops tracking them and ws clears their idle timeout (setTimeout(0)).
     requestTimeout: config.HEADERS_TIMEOUT_MS * 3,
+    connectionTimeout: config.HEADERS_TIMEOUT_MS * 2,
     http: {
       headersTimeout: config.HEADERS_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(1000, config.HEADERS_TIMEOUT_MS)
