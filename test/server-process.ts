@@ -14,9 +14,15 @@ export interface ServerProcess {
   stop: () => Promise<number | null>
 }
 
-/** Starts the real entry (src/server.ts through tsx) as a child; resolves once it listens. PORT=0 picks a free port. */
-export async function startServer (t: Test, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+/**
+ * Starts the real entry (src/server.ts through tsx) as a child; resolves once it listens. PORT=0 picks a free
+ * port. LOG_LEVEL stays at info or below: the 'listening' line is how the port is learnt.
+ */
+export async function startServer (t: Test, env: Record<string, string> = {}, fileLimit?: number): Promise<ServerProcess> {
+  const node = [process.execPath, '--import', 'tsx', 'src/server.ts']
+  // a lower open-file limit for fault tests: through bash's ulimit, since Node cannot set its own
+  const [cmd, ...args] = fileLimit === undefined ? node : ['bash', '-c', `ulimit -n ${fileLimit} && exec "$@"`, 'server', ...node]
+  const child = spawn(cmd!, args, {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
