@@ -1,0 +1,364 @@
+// `npm run bench [-- --quick] [--servers=ours,ws,sio] [--only=echo,fanout,time,idle,handshake,hold,deflate]
+//   [--env=KEY=VALUE ...] [--no-build]`
+// Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
+// drives it with the load generator in a separate process, prints a table and writes
+// bench/results/latest.json. Loopback only; every phase is bounded in time.
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { get } from 'node:http'
+import { createServer } from 'node:net'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { cpuSeconds, rssBytes } from './lib/proc.js'
+import type { Proto, Reply, Request, Task, Window } from './lib/types.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const HOST = '127.0.0.1'
+
+type ServerName = 'ours' | 'ws' | 'sio'
+const PROTO: Record<ServerName, Proto> = { ours: 'ws', ws: 'ws', sio: 'sio' }
+const TITLE: Record<ServerName, string> = { ours: 'ours', ws: 'bare ws', sio: 'Socket.IO' }
+
+interface Options {
+  quick: boolean
+  servers: ServerName[]
+  only: Set<string> | null
+  env: Record<string, string>
+  build: boolean
+}
+
+function parseArgs (argv: string[]): Options {
+  const opts: Options = { quick: false, servers: ['ours', 'ws', 'sio'], only: null, env: {}, build: true }
+  for (const arg of argv) {
+    if (arg === '--quick') opts.quick = true
+    else if (arg === '--no-build') opts.build = false
+    else if (arg.startsWith('--servers=')) opts.servers = arg.slice(10).split(',') as ServerName[]
+    else if (arg.startsWith('--only=')) opts.only = new Set(arg.slice(7).split(','))
+    else if (arg.startsWith('--env=')) {
+      const [k, ...v] = arg.slice(6).split('=')
+      if (k !== undefined) opts.env[k] = v.join('=')
+    } else throw new Error(`unknown argument ${arg}`)
+  }
+  return opts
+}
+
+/** The scenario list, full or quick. Each entry is one loadgen task. */
+function plan (quick: boolean): Array<{ group: string, task: Task }> {
+  const warmupMs = quick ? 300 : 500
+  const durationMs = quick ? 1000 : 2000
+  const echo = (sockets: number, size: number) => ({
+    group: 'echo', task: { kind: 'echo', sockets, size, inflight: size > 1024 ? 4 : 16, warmupMs, durationMs } satisfies Task
+  })
+  if (quick) {
+    return [
+      { group: 'idle', task: { kind: 'idle', sockets: 2000, settleMs: 600 } },
+      echo(50, 64),
+      { group: 'handshake', task: { kind: 'handshake', concurrency: 32, durationMs: 800 } },
+      { group: 'time', task: { kind: 'time', sockets: 2000, durationMs: 2100 } },
+      { group: 'fanout', task: { kind: 'fanout', sizes: [100, 1000], oneMs: 700, floodMs: 700, fillTimeoutMs: 8000 } }
+    ]
+  }
+  return [
+    { group: 'idle', task: { kind: 'idle', sockets: 10_000, settleMs: 1500 } },
+    echo(50, 64), echo(500, 64), echo(50, 16384), echo(500, 16384),
+    { group: 'handshake', task: { kind: 'handshake', concurrency: 64, durationMs: 2000 } },
+    { group: 'time', task: { kind: 'time', sockets: 10_000, durationMs: 3100 } },
+    { group: 'fanout', task: { kind: 'fanout', sizes: [100, 1000, 10_000], oneMs: 2000, floodMs: 2000, fillTimeoutMs: 30_000 } }
+  ]
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, HOST, () => {
+      const addr = s.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+async function healthy (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const req = get({ host: HOST, port, path: '/health', timeout: 1000 }, (res) => {
+      res.resume()
+      resolve(res.statusCode === 200)
+    })
+    req.on('error', () => resolve(false))
+    req.on('timeout', () => { req.destroy(); resolve(false) })
+  })
+}
+
+interface Running { name: string, child: ChildProcess, pid: number, port: number }
+
+async function startServer (name: ServerName, label: string, extraEnv: Record<string, string>): Promise<Running> {
+  const port = await freePort()
+  const entry = name === 'ours'
+    ? 'node dist/src/server.js'
+    : `node --import tsx bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.ts`
+  const env: Record<string, string> = {
+    ...process.env as Record<string, string>,
+    NODE_ENV: 'production',
+    PORT: String(port),
+    HOST,
+    LOG_LEVEL: 'warn',
+    MAX_CONNECTIONS: '20000',
+    CHAT_RATE_PER_SEC: '1000000',
+    CHAT_RATE_BURST: '1000000',
+    SEND_BUFFER_LIMIT_BYTES: '67108864',
+    ...extraEnv
+  }
+  // exec: the pid we sample is node's own, not bash's
+  const child = spawn('bash', ['-c', `ulimit -n 20000 && exec ${entry}`], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] })
+  const pid = child.pid
+  if (pid === undefined) throw new Error(`${label}: could not spawn`)
+  const deadline = Date.now() + 20_000
+  while (!await healthy(port)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${label}: did not become healthy on port ${port}`)
+    await sleep(100)
+  }
+  return { name: label, child, pid, port }
+}
+
+async function stopServer (s: Running): Promise<void> {
+  if (s.child.exitCode !== null) return
+  const gone = new Promise<void>((resolve) => s.child.once('exit', () => resolve()))
+  s.child.kill('SIGTERM')
+  const t = setTimeout(() => s.child.kill('SIGKILL'), 5000)
+  await gone
+  clearTimeout(t)
+}
+
+class Loadgen {
+  readonly child: ChildProcess
+  private seq = 0
+  constructor () {
+    this.child = fork(fileURLToPath(new URL('loadgen.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    })
+  }
+
+  async run (req: Omit<Request, 'id'>, timeoutMs: number): Promise<Reply> {
+    const id = ++this.seq
+    return await new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.child.off('message', onMessage)
+        resolve({ id, windows: [], error: `timed out after ${timeoutMs} ms` })
+      }, timeoutMs)
+      const onMessage = (msg: Reply) => {
+        if (msg.id !== id) return
+        clearTimeout(timer)
+        this.child.off('message', onMessage)
+        resolve(msg)
+      }
+      this.child.on('message', onMessage)
+      this.child.send({ ...req, id })
+    })
+  }
+
+  stop (): void {
+    if (this.child.connected) this.child.disconnect()
+    setTimeout(() => { if (this.child.exitCode === null) this.child.kill('SIGKILL') }, 2000).unref()
+  }
+}
+
+export interface Row extends Window { server: string, group: string }
+
+async function benchServer (name: ServerName, label: string, tasks: Array<{ group: string, task: Task }>,
+  env: Record<string, string>, rows: Row[]): Promise<void> {
+  const t0 = Date.now()
+  let server: Running
+  try {
+    server = await startServer(name, label, env)
+  } catch (err) {
+    rows.push(failedRow(label, 'start', err))
+    return
+  }
+  const gen = new Loadgen()
+  try {
+    for (const { group, task } of tasks) {
+      if (server.child.exitCode !== null) {
+        rows.push(failedRow(label, group, new Error('server exited')))
+        continue
+      }
+      const reply = await gen.run({ target: { host: HOST, port: server.port, proto: PROTO[name], serverPid: server.pid }, task }, 120_000)
+      if (reply.error !== undefined) rows.push(failedRow(label, group, new Error(reply.error)))
+      for (const w of reply.windows) {
+        const row: Row = { ...w, server: label, group }
+        rows.push(row)
+        printRow(row)
+      }
+    }
+  } finally {
+    gen.stop()
+    await stopServer(server)
+  }
+  process.stdout.write(`  (${label}: ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
+}
+
+function failedRow (server: string, group: string, err: unknown): Row {
+  const message = err instanceof Error ? err.message : String(err)
+  process.stdout.write(`  ${server} ${group}: FAILED ${message}\n`)
+  return { server, group, label: group, unit: '-', count: 0, seconds: 0, rate: 0, serverCpuSec: 0, serverCpuUs: 0, serverRssBytes: 0, loadgenCpu: 0, error: message }
+}
+
+const fmt = (v: number | undefined, d = 1) => v === undefined ? '-' : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(d)
+const mb = (b: number) => (b / 1048576).toFixed(0)
+
+function printRow (r: Row): void {
+  const mem = r.extra?.bytesPerSocket !== undefined ? ` ${(Number(r.extra.bytesPerSocket) / 1024).toFixed(2)} KB/socket` : ''
+  process.stdout.write(`  ${r.server.padEnd(14)} ${r.label.padEnd(24)} ${fmt(r.rate).padStart(9)} ${r.unit}/s` +
+    `  p50 ${fmt(r.p50Ms, 2)} p99 ${fmt(r.p99Ms, 2)} ms  srv ${fmt(r.serverCpuUs, 2)} µs/${r.unit}` +
+    `  rss ${mb(r.serverRssBytes)} MB  gen ${(r.loadgenCpu * 100).toFixed(0)}%${mem}${r.error !== undefined ? '  ERROR ' + r.error : ''}\n`)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Goal { goal: string, value: string, target: string, met: boolean | null, note?: string }
+
+function find (rows: Row[], server: string, label: string): Row | undefined {
+  return rows.find((r) => r.server === server && r.label === label && r.error === undefined)
+}
+
+const ratio = (a: number | undefined, b: number | undefined) => a === undefined || b === undefined || b === 0 ? undefined : a / b
+
+function goals (rows: Row[]): Goal[] {
+  const out: Goal[] = []
+  const labels = [...new Set(rows.map((r) => r.label))]
+  const add = (goal: string, v: number | undefined, target: string, ok: (v: number) => boolean, note?: string) => {
+    out.push({ goal, value: v === undefined ? 'n/a' : `${v.toFixed(2)}x`, target, met: v === undefined ? null : ok(v), ...(note !== undefined ? { note } : {}) })
+  }
+  for (const l of labels.filter((x) => x.startsWith('echo ') && !x.includes('deflate'))) {
+    const o = find(rows, 'ours', l)
+    const w = find(rows, 'bare ws', l)
+    const s = find(rows, 'Socket.IO', l)
+    add(`${l}: throughput vs bare ws`, ratio(o?.rate, w?.rate), '>= 0.95x', (v) => v >= 0.95)
+    add(`${l}: p99 vs bare ws`, ratio(o?.p99Ms, w?.p99Ms), '<= 1.1x', (v) => v <= 1.1)
+    add(`${l}: throughput vs Socket.IO`, ratio(o?.rate, s?.rate), '>= 1.5x', (v) => v >= 1.5)
+  }
+  for (const l of labels.filter((x) => x.startsWith('fanout ') && x.endsWith(' one'))) {
+    add(`${l}: CPU/delivery vs bare ws`, ratio(find(rows, 'ours', l)?.serverCpuUs, find(rows, 'bare ws', l)?.serverCpuUs), '<= 1.0x', (v) => v <= 1.0)
+  }
+  for (const l of labels.filter((x) => x.startsWith('fanout ') && x.endsWith(' flood'))) {
+    add(`${l}: CPU/delivery vs bare ws`, ratio(find(rows, 'ours', l)?.serverCpuUs, find(rows, 'bare ws', l)?.serverCpuUs), '<= 0.5x', (v) => v <= 0.5)
+  }
+  // growth: the cost per join and per delivery should stay flat as the room grows
+  const fills = rows.filter((r) => r.server === 'ours' && r.label.startsWith('fill '))
+  if (fills.length >= 2) {
+    const first = fills[0]!
+    const last = fills[fills.length - 1]!
+    const v = last.error !== undefined ? undefined : ratio(last.serverCpuUs, first.serverCpuUs)
+    add(`room fill: CPU/join at ${last.label.slice(5)} vs ${first.label.slice(5)}`, v, '<= 3x (not quadratic)', (x) => x <= 3,
+      last.error !== undefined ? `ours: ${last.error}` : undefined)
+  }
+  for (const mode of ['one', 'flood']) {
+    const fan = rows.filter((r) => r.server === 'ours' && r.label.startsWith('fanout ') && r.label.endsWith(` ${mode}`))
+    if (fan.length >= 2) {
+      add(`growth (${mode}): CPU/delivery at ${fan[fan.length - 1]!.label.split(' ')[1]} vs ${fan[0]!.label.split(' ')[1]} members`,
+        ratio(fan[fan.length - 1]!.serverCpuUs, fan[0]!.serverCpuUs), '<= 1.5x (linear)', (x) => x <= 1.5)
+    }
+  }
+  const idle = labels.find((x) => x.startsWith('idle '))
+  if (idle !== undefined) {
+    const per = (s: string) => { const r = find(rows, s, idle); return r === undefined ? undefined : Number(r.extra?.bytesPerSocket) }
+    add(`${idle}: memory/socket vs bare ws`, ratio(per('ours'), per('bare ws')), '<= 1.2x', (v) => v <= 1.2)
+  }
+  const hold = rows.find((r) => r.server === 'ours' && r.label.startsWith('hold '))
+  if (hold !== undefined) {
+    const dropped = Number(hold.extra?.dropped ?? 0) + Number(hold.extra?.failed ?? 0)
+    out.push({ goal: `${hold.label} with heartbeats`, value: `${hold.extra?.opened ?? 0} open, ${dropped} dropped/refused`, target: '15000 open, 0 dropped', met: hold.error === undefined && dropped === 0 && Number(hold.extra?.opened) >= 15_000 })
+  }
+  return out
+}
+
+function table (rows: Row[]): string {
+  const head = '| scenario | server | rate | p50 ms | p99 ms | server µs/unit | server RSS MB | loadgen CPU | ours vs bare ws | ours vs Socket.IO |'
+  const lines = [head, '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|']
+  for (const r of rows) {
+    let vsWs = ''
+    let vsSio = ''
+    if (r.server === 'ours' && r.error === undefined) {
+      const cmp = (other: string) => {
+        const o = find(rows, other, r.label)
+        if (o === undefined) return ''
+        if (r.extra?.bytesPerSocket !== undefined) return `mem ${fmt(ratio(Number(r.extra.bytesPerSocket), Number(o.extra?.bytesPerSocket)), 2)}x`
+        const parts: string[] = []
+        if (r.rate > 0 && o.rate > 0) parts.push(`rate ${fmt(ratio(r.rate, o.rate), 2)}x`)
+        if (r.serverCpuUs > 0 && o.serverCpuUs > 0) parts.push(`cpu ${fmt(ratio(r.serverCpuUs, o.serverCpuUs), 2)}x`)
+        if (r.p99Ms !== undefined && o.p99Ms !== undefined) parts.push(`p99 ${fmt(ratio(r.p99Ms, o.p99Ms), 2)}x`)
+        return parts.join(', ')
+      }
+      vsWs = cmp('bare ws')
+      vsSio = cmp('Socket.IO')
+    }
+    const rate = r.extra?.bytesPerSocket !== undefined
+      ? `${(Number(r.extra.bytesPerSocket) / 1024).toFixed(2)} KB/socket`
+      : r.label.startsWith('hold ') ? `${r.extra?.opened ?? 0} open, ${r.extra?.dropped ?? 0} dropped` : `${fmt(r.rate)} ${r.unit}/s`
+    lines.push(`| ${r.label} | ${r.server} | ${r.error !== undefined ? 'ERROR: ' + r.error.replace(/\|/g, '/') : rate} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
+      `${r.serverCpuUs > 0 ? fmt(r.serverCpuUs, 2) + ' /' + r.unit : '-'} | ${mb(r.serverRssBytes)} | ${(r.loadgenCpu * 100).toFixed(0)}% | ${vsWs} | ${vsSio} |`)
+  }
+  return lines.join('\n')
+}
+
+function goalTable (gs: Goal[]): string {
+  const lines = ['| goal | ours | target | met |', '|---|--:|--:|:-:|']
+  for (const g of gs) lines.push(`| ${g.goal} | ${g.value} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}${g.note !== undefined ? ' (' + g.note + ')' : ''} |`)
+  return lines.join('\n')
+}
+
+function machine (): Record<string, string | number> {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  return {
+    nproc: availableParallelism(),
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
+    node: process.version,
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()
+  }
+}
+
+async function main (): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2))
+  const started = Date.now()
+  const wanted = (group: string) => opts.only === null || opts.only.has(group)
+  const tasks = plan(opts.quick).filter((t) => wanted(t.group))
+  if (opts.build && opts.servers.includes('ours')) {
+    process.stdout.write('building: npm run build\n')
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' })
+  }
+  process.stdout.write(`bench (${opts.quick ? 'quick' : 'full'}): ${JSON.stringify(machine())}\n`)
+  const rows: Row[] = []
+  for (const name of opts.servers) {
+    process.stdout.write(`${TITLE[name]}:\n`)
+    await benchServer(name, TITLE[name], tasks, opts.env, rows)
+  }
+  // variants: permessage-deflate on the bare ws reference (ours has no switch for it)
+  if (!opts.quick && wanted('deflate') && opts.servers.includes('ws')) {
+    process.stdout.write('bare ws + permessage-deflate:\n')
+    const deflate: Task = { kind: 'echo', sockets: 50, size: 16384, inflight: 4, warmupMs: 500, durationMs: 2000, deflate: true }
+    await benchServer('ws', 'bare ws', [{ group: 'deflate', task: deflate }], { ...opts.env, PERMESSAGE_DEFLATE: '1' }, rows)
+  }
+  // 15,000 sockets held through several heartbeat rounds (1 s here instead of 30 s, to fit the run)
+  if (!opts.quick && wanted('hold') && opts.servers.includes('ours')) {
+    process.stdout.write('ours, 15,000 sockets with heartbeats every 1 s:\n')
+    await benchServer('ours', 'ours', [{ group: 'hold', task: { kind: 'hold', sockets: 15_000, holdMs: 4000 } }],
+      { ...opts.env, HEARTBEAT_INTERVAL_MS: '1000' }, rows)
+  }
+  const gs = goals(rows)
+  const seconds = (Date.now() - started) / 1000
+  const out = table(rows) + '\n\n' + goalTable(gs)
+  process.stdout.write(`\n${out}\n\ntotal ${seconds.toFixed(0)} s\n`)
+  const dir = fileURLToPath(new URL('results/', import.meta.url))
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(`${dir}latest.json`, JSON.stringify({
+    date: new Date().toISOString(), mode: opts.quick ? 'quick' : 'full', seconds, machine: machine(), env: opts.env, rows, goals: gs
+  }, null, 2) + '\n')
+  writeFileSync(`${dir}latest.md`, out + '\n')
+  process.stdout.write('wrote bench/results/latest.json\n')
+}
+
+// self-check of the /proc reader before any load: a broken sampler would make every number zero
+if (cpuSeconds(process.pid) < 0 || rssBytes(process.pid) <= 0) throw new Error('cannot read /proc')
+await main()
