@@ -14,6 +14,7 @@ if ((MASK[0]! | MASK[1]! | MASK[2]! | MASK[3]!) === 0) MASK[0] = 1
 const SOURCE_ADDRESSES = 8
 const CONNECT_CONCURRENCY = 128
 const HEAD_CAP = 160
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
 /** hard cap on latency samples kept per window (then every other one is dropped) */
 const SAMPLE_CAP = 1 << 19
 
@@ -86,13 +87,19 @@ class Conn {
   constructor (readonly target: Target, readonly index: number, path: string, readonly readyOn: ReadyOn, deflate = false) {
     this.headWant = target.proto === 'sio' ? 2 : 0
     const local = `127.0.0.${2 + (index % SOURCE_ADDRESSES)}`
-    this.sock = netConnect({ host: target.host, port: target.port, localAddress: local, noDelay: true })
+    // onread into one shared buffer: no Buffer and no 'data' event per read (the parser copies what it keeps)
+    this.sock = netConnect({
+      host: target.host,
+      port: target.port,
+      localAddress: local,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (nread: number, buf: Uint8Array) => { this.receive(buf as Buffer, nread); return true } }
+    })
     this.sock.on('connect', () => {
       this.sock.write(`GET ${path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nUpgrade: websocket\r\n` +
         'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
         (deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' : '') + '\r\n')
     })
-    this.sock.on('data', (chunk: Buffer) => this.receive(chunk))
     this.sock.on('error', () => {})
     this.sock.on('close', () => {
       this.closed = true
@@ -118,10 +125,11 @@ class Conn {
     if (this.onReady !== null) this.onReady(this)
   }
 
-  private receive (chunk: Buffer): void {
+  private receive (read: Buffer, nread: number): void {
     now = performance.now()
+    let chunk = read.subarray(0, nread)
     if (!this.upgraded) {
-      const buf = this.hs === null ? chunk : Buffer.concat([this.hs, chunk])
+      const buf = this.hs === null ? Buffer.from(chunk) : Buffer.concat([this.hs, chunk])
       const end = buf.indexOf('\r\n\r\n')
       if (end < 0) {
         this.hs = buf
@@ -164,7 +172,7 @@ class Conn {
         continue
       }
       if (n - i < 2) {
-        this.stash = data.subarray(i)
+        this.stash = Buffer.from(data.subarray(i))
         return
       }
       const b0 = data[i]!
@@ -172,11 +180,11 @@ class Conn {
       let len = b1 & 0x7f
       let hl = 2
       if (len === 126) {
-        if (n - i < 4) { this.stash = data.subarray(i); return }
+        if (n - i < 4) { this.stash = Buffer.from(data.subarray(i)); return }
         len = data.readUInt16BE(i + 2)
         hl = 4
       } else if (len === 127) {
-        if (n - i < 10) { this.stash = data.subarray(i); return }
+        if (n - i < 10) { this.stash = Buffer.from(data.subarray(i)); return }
         len = data.readUInt32BE(i + 2) * 4294967296 + data.readUInt32BE(i + 6)
         hl = 10
       }
@@ -251,18 +259,34 @@ function round (v: number, digits: number): number {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** Server CPU, server RSS and our own CPU across one measured window. */
+/**
+ * Server CPU, server RSS and our own CPU across one measured window. With a counter it also
+ * takes 250 ms slices and reports the median slice's rate and CPU per unit, so that one burst of
+ * noise from the rest of a shared machine does not decide the result.
+ */
 class Meter {
-  private cpu0: number
-  private self0: NodeJS.CpuUsage
-  private t0: number
-  constructor (private readonly pid: number) {
+  private readonly cpu0: number
+  private readonly self0: NodeJS.CpuUsage
+  private readonly t0: number
+  private readonly slices: Array<{ rate: number, cpuUs: number }> = []
+  private timer: NodeJS.Timeout | undefined
+  constructor (private readonly pid: number, counter?: () => number) {
     this.cpu0 = cpuSeconds(pid)
     this.self0 = process.cpuUsage()
     this.t0 = performance.now()
+    if (counter !== undefined) {
+      let last = { t: this.t0, cpu: this.cpu0, n: counter() }
+      this.timer = setInterval(() => {
+        const cur = { t: performance.now(), cpu: cpuSeconds(pid), n: counter() }
+        const dn = cur.n - last.n
+        if (dn > 0) this.slices.push({ rate: dn * 1000 / (cur.t - last.t), cpuUs: (cur.cpu - last.cpu) * 1e6 / dn })
+        last = cur
+      }, 250)
+    }
   }
 
   finish (label: string, unit: string, count: number, samples?: Samples, extra?: Record<string, number | string>): Window {
+    clearInterval(this.timer)
     const seconds = (performance.now() - this.t0) / 1000
     const cpu = cpuSeconds(this.pid) - this.cpu0
     const self = process.cpuUsage(this.self0)
@@ -279,8 +303,20 @@ class Meter {
       loadgenCpu: round((self.user + self.system) / 1e6 / seconds, 3)
     }
     if (extra !== undefined) w.extra = extra
+    if (this.slices.length >= 4) {
+      // the whole-window figures stay in extra; the headline is the median slice
+      w.extra = { ...w.extra, windowRate: w.rate, windowCpuUs: w.serverCpuUs, slices: this.slices.length }
+      w.rate = round(median(this.slices.map((x) => x.rate)), 1)
+      w.serverCpuUs = round(median(this.slices.map((x) => x.cpuUs)), 3)
+    }
     return w
   }
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 function wsPath (target: Target, kind: 'echo' | 'time' | 'chat', room = '', name = ''): string {
@@ -419,7 +455,7 @@ async function echoTask (target: Target, t: Extract<Task, { kind: 'echo' }>): Pr
   }
   await sleep(t.warmupMs)
   measuring = true
-  const meter = new Meter(target.serverPid)
+  const meter = new Meter(target.serverPid, () => total)
   await sleep(t.durationMs)
   const w = meter.finish(`echo ${t.sockets}x${t.size}B${t.deflate === true ? ' deflate' : ''}`, 'msg', total, samples,
     { sockets: t.sockets, size: t.size, inflight: t.inflight })
@@ -489,15 +525,20 @@ async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>)
     const fillMeter = new Meter(target.serverPid)
     const presence0 = presence
     const start = conns.length
-    const { conns: added, failed, statuses } = await openMany(target, size - start,
-      (i) => wsPath(target, 'chat', room, `u${start + i}`), 'first-data', performance.now() + t.fillTimeoutMs, setup)
+    const fillDeadline = performance.now() + t.fillTimeoutMs
+    const opened = await openMany(target, size - start,
+      (i) => wsPath(target, 'chat', room, `u${start + i}`), 'first-data', fillDeadline, setup)
+    const added = opened.conns
+    const statuses = opened.statuses
     conns.push(...added)
+    // joins still waiting for their welcome at the deadline did not make it either
+    const failed = size - start - added.filter((c) => c.ready).length
     // wait until the presence storm for the joins has been delivered, inside the fill budget
     let quiet = presence
-    await until(() => { const q = presence === quiet; quiet = presence; return q }, t.fillTimeoutMs, 200)
+    await until(() => { const q = presence === quiet; quiet = presence; return q }, Math.max(0, fillDeadline - performance.now()), 200)
     const fill = fillMeter.finish(`fill ${start}->${size}`, 'join', added.length - failed, undefined,
       { presenceFrames: presence - presence0, members: size })
-    if (failed > 0) fill.error = `${failed} joins failed ${JSON.stringify(statuses)} (fill budget ${t.fillTimeoutMs} ms)`
+    if (failed > 0) fill.error = `${failed} of ${size - start} joins not done within the fill budget of ${t.fillTimeoutMs} ms ${JSON.stringify(statuses)}`
     windows.push(fill)
     if (failed > 0) break
     members = size
@@ -512,7 +553,7 @@ async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>)
     deliveries = 0
     let one = true
     afterComplete = () => { if (one) sendOne(sender) }
-    let meter = new Meter(target.serverPid)
+    let meter = new Meter(target.serverPid, () => deliveries)
     sendOne(sender)
     await sleep(t.oneMs)
     one = false
@@ -532,7 +573,7 @@ async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>)
       for (let room = inFlight - (sent - completed); room > 0; room--) sendOne(sender)
     }
     afterComplete = top
-    meter = new Meter(target.serverPid)
+    meter = new Meter(target.serverPid, () => deliveries)
     top()
     await sleep(t.floodMs)
     flooding = false

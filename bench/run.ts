@@ -245,14 +245,17 @@ function goals (rows: Row[]): Goal[] {
   for (const l of labels.filter((x) => x.startsWith('fanout ') && x.endsWith(' flood'))) {
     add(`${l}: CPU/delivery vs bare ws`, ratio(find(rows, 'ours', l)?.serverCpuUs, find(rows, 'bare ws', l)?.serverCpuUs), '<= 0.5x', (v) => v <= 0.5)
   }
-  // growth: the cost per join and per delivery should stay flat as the room grows
+  // presence: past PRESENCE_EVENTS_MAX_MEMBERS a join must cost no more than one in a smaller room
   const fills = rows.filter((r) => r.server === 'ours' && r.label.startsWith('fill '))
-  if (fills.length >= 2) {
-    const first = fills[0]!
+  if (fills.length >= 3) {
+    const mid = fills[fills.length - 2]!
     const last = fills[fills.length - 1]!
-    const v = last.error !== undefined ? undefined : ratio(last.serverCpuUs, first.serverCpuUs)
-    add(`room fill: CPU/join at ${last.label.slice(5)} vs ${first.label.slice(5)}`, v, '<= 3x (not quadratic)', (x) => x <= 3,
+    const v = last.error !== undefined ? undefined : ratio(last.serverCpuUs, mid.serverCpuUs)
+    add(`room fill: CPU/join at ${last.label.slice(5)} vs ${mid.label.slice(5)}`, v, '<= 1.5x (not quadratic)', (x) => x <= 1.5,
       last.error !== undefined ? `ours: ${last.error}` : undefined)
+    const ref = find(rows, 'bare ws', last.label)
+    add(`${last.label}: CPU/join vs bare ws (presence capped at 1000)`, last.error !== undefined ? undefined : ratio(last.serverCpuUs, ref?.serverCpuUs),
+      '<= 1.5x', (x) => x <= 1.5)
   }
   for (const mode of ['one', 'flood']) {
     const fan = rows.filter((r) => r.server === 'ours' && r.label.startsWith('fanout ') && r.label.endsWith(` ${mode}`))
