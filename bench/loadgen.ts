@@ -536,7 +536,7 @@ async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>)
     // wait until the presence storm for the joins has been delivered, inside the fill budget
     let quiet = presence
     await until(() => { const q = presence === quiet; quiet = presence; return q }, Math.max(0, fillDeadline - performance.now()), 200)
-    const fill = fillMeter.finish(`fill ${start}->${size}`, 'join', added.length - failed, undefined,
+    const fill = fillMeter.finish(`fill ${start}->${size}`, 'join', size - start - failed, undefined,
       { presenceFrames: presence - presence0, members: size })
     if (failed > 0) fill.error = `${failed} of ${size - start} joins not done within the fill budget of ${t.fillTimeoutMs} ms ${JSON.stringify(statuses)}`
     windows.push(fill)
