@@ -17,6 +17,7 @@ const HEAD_CAP = 160
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
 /** hard cap on latency samples kept per window (then every other one is dropped) */
 const SAMPLE_CAP = 1 << 19
+const SLICE_CAP = 1 << 16
 
 const OP_TEXT = 1
 const OP_CLOSE = 8
@@ -227,13 +228,17 @@ class Conn {
   }
 }
 
-/** Latency samples of one window, bounded in memory. */
+/** Latency samples of one window, bounded in memory, with per-slice percentiles on the side. */
 class Samples {
   private arr = new Float64Array(SAMPLE_CAP)
   private n = 0
   private stride = 1
   private tick = 0
+  private readonly cur = new Float64Array(SLICE_CAP)
+  private curN = 0
+  readonly slices: Array<{ p50: number, p99: number }> = []
   add (v: number): void {
+    if (this.curN < SLICE_CAP) this.cur[this.curN++] = v
     if (++this.tick < this.stride) return
     this.tick = 0
     if (this.n === SAMPLE_CAP) {
@@ -242,6 +247,15 @@ class Samples {
       this.stride *= 2
     }
     this.arr[this.n++] = v
+  }
+
+  /** closes the current slice (called by the Meter every 250 ms) */
+  slice (): void {
+    if (this.curN >= 20) {
+      const s = this.cur.slice(0, this.curN).sort()
+      this.slices.push({ p50: s[Math.floor(0.5 * this.curN)]!, p99: s[Math.floor(0.99 * this.curN)]! })
+    }
+    this.curN = 0
   }
 
   percentiles (): { p50Ms?: number, p99Ms?: number, maxMs?: number } {
@@ -270,7 +284,7 @@ class Meter {
   private readonly t0: number
   private readonly slices: Array<{ rate: number, cpuUs: number }> = []
   private timer: NodeJS.Timeout | undefined
-  constructor (private readonly pid: number, counter?: () => number) {
+  constructor (private readonly pid: number, counter?: () => number, private readonly samples?: Samples) {
     this.cpu0 = cpuSeconds(pid)
     this.self0 = process.cpuUsage()
     this.t0 = performance.now()
@@ -281,6 +295,7 @@ class Meter {
         const dn = cur.n - last.n
         if (dn > 0) this.slices.push({ rate: dn * 1000 / (cur.t - last.t), cpuUs: (cur.cpu - last.cpu) * 1e6 / dn })
         last = cur
+        samples?.slice()
       }, 250)
     }
   }
@@ -308,6 +323,12 @@ class Meter {
       w.extra = { ...w.extra, windowRate: w.rate, windowCpuUs: w.serverCpuUs, slices: this.slices.length }
       w.rate = round(median(this.slices.map((x) => x.rate)), 1)
       w.serverCpuUs = round(median(this.slices.map((x) => x.cpuUs)), 3)
+    }
+    const lat = this.samples?.slices ?? []
+    if (lat.length >= 4 && w.p50Ms !== undefined && w.p99Ms !== undefined) {
+      w.extra = { ...w.extra, windowP50Ms: w.p50Ms, windowP99Ms: w.p99Ms }
+      w.p50Ms = round(median(lat.map((x) => x.p50)), 3)
+      w.p99Ms = round(median(lat.map((x) => x.p99)), 3)
     }
     return w
   }
@@ -455,7 +476,7 @@ async function echoTask (target: Target, t: Extract<Task, { kind: 'echo' }>): Pr
   }
   await sleep(t.warmupMs)
   measuring = true
-  const meter = new Meter(target.serverPid, () => total)
+  const meter = new Meter(target.serverPid, () => total, samples)
   await sleep(t.durationMs)
   const w = meter.finish(`echo ${t.sockets}x${t.size}B${t.deflate === true ? ' deflate' : ''}`, 'msg', total, samples,
     { sockets: t.sockets, size: t.size, inflight: t.inflight })
@@ -553,7 +574,7 @@ async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>)
     deliveries = 0
     let one = true
     afterComplete = () => { if (one) sendOne(sender) }
-    let meter = new Meter(target.serverPid, () => deliveries)
+    let meter = new Meter(target.serverPid, () => deliveries, samples)
     sendOne(sender)
     await sleep(t.oneMs)
     one = false
@@ -573,7 +594,7 @@ async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>)
       for (let room = inFlight - (sent - completed); room > 0; room--) sendOne(sender)
     }
     afterComplete = top
-    meter = new Meter(target.serverPid, () => deliveries)
+    meter = new Meter(target.serverPid, () => deliveries, samples)
     top()
     await sleep(t.floodMs)
     flooding = false

@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [--servers=ours,ws,sio] [--only=echo,fanout,time,idle,handshake,hold,deflate]
-//   [--env=KEY=VALUE ...] [--no-build]`
+//   [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--no-build]`
 // Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
 // drives it with the load generator in a separate process, prints a table and writes
 // bench/results/latest.json. Loopback only; every phase is bounded in time.
@@ -25,14 +25,17 @@ interface Options {
   only: Set<string> | null
   env: Record<string, string>
   build: boolean
+  /** extra node flags for the servers, e.g. --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" */
+  nodeArgs: string
 }
 
 function parseArgs (argv: string[]): Options {
-  const opts: Options = { quick: false, servers: ['ours', 'ws', 'sio'], only: null, env: {}, build: true }
+  const opts: Options = { quick: false, servers: ['ours', 'ws', 'sio'], only: null, env: {}, build: true, nodeArgs: '' }
   for (const arg of argv) {
     if (arg === '--quick') opts.quick = true
     else if (arg === '--no-build') opts.build = false
     else if (arg.startsWith('--servers=')) opts.servers = arg.slice(10).split(',') as ServerName[]
+    else if (arg.startsWith('--node-args=')) opts.nodeArgs = arg.slice(12)
     else if (arg.startsWith('--only=')) opts.only = new Set(arg.slice(7).split(','))
     else if (arg.startsWith('--env=')) {
       const [k, ...v] = arg.slice(6).split('=')
@@ -94,11 +97,14 @@ async function healthy (port: number): Promise<boolean> {
 
 interface Running { name: string, child: ChildProcess, pid: number, port: number }
 
+let nodeArgs = ''
+
 async function startServer (name: ServerName, label: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort()
+  const node = nodeArgs === '' ? 'node' : `node ${nodeArgs}`
   const entry = name === 'ours'
-    ? 'node dist/src/server.js'
-    : `node dist/bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.js`
+    ? `${node} dist/src/server.js`
+    : `${node} dist/bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.js`
   const env: Record<string, string> = {
     ...process.env as Record<string, string>,
     NODE_ENV: 'production',
@@ -327,6 +333,7 @@ function machine (): Record<string, string | number> {
 
 async function main (): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
+  nodeArgs = opts.nodeArgs
   const started = Date.now()
   const wanted = (group: string) => opts.only === null || opts.only.has(group)
   const tasks = plan(opts.quick).filter((t) => wanted(t.group))
