@@ -2,14 +2,15 @@ import t, { type Test } from 'tap'
 import { build, connect, Frames, listen } from '../helper.js'
 import type { FastifyInstance } from 'fastify'
 
+/** Joins through injectWS with a frame reader attached before the welcome can arrive. */
 async function join (t: Test, app: FastifyInstance, path: string) {
+  let frames: Frames | undefined
   const ws = await app.injectWS(path, {}, { onInit: (w) => { frames = new Frames(w) } })
-  const f = frames as unknown as Frames
   t.teardown(() => ws.terminate())
-  const welcome = await f.next('welcome')
-  return { ws, frames: f, welcome }
+  const reader = frames as Frames
+  const welcome = await reader.next('welcome')
+  return { ws, frames: reader, welcome }
 }
-let frames: Frames | undefined
 
 t.test('welcome, join, message to every member, leave (real server)', async (t) => {
   const { ws: base } = await listen(t)
