@@ -4,7 +4,7 @@
 // on loopback the server, not the client, is the bottleneck. Every loop is bounded in count and time.
 import { randomBytes } from 'node:crypto'
 import { connect as netConnect, type Socket } from 'node:net'
-import { cpuSeconds, rssBytes } from './lib/proc.js'
+import { cpuSeconds, machineBusySeconds, rssBytes } from './lib/proc.js'
 import type { Reply, Request, Target, Task, Window } from './lib/types.js'
 
 // one random mask key for every frame: still masked as RFC 6455 wants, and pre-building stays cheap
@@ -282,12 +282,14 @@ class Meter {
   private readonly cpu0: number
   private readonly self0: NodeJS.CpuUsage
   private readonly t0: number
+  private readonly busy0: number
   private readonly slices: Array<{ rate: number, cpuUs: number }> = []
   private timer: NodeJS.Timeout | undefined
   constructor (private readonly pid: number, counter?: () => number, private readonly samples?: Samples) {
     this.cpu0 = cpuSeconds(pid)
     this.self0 = process.cpuUsage()
     this.t0 = performance.now()
+    this.busy0 = machineBusySeconds()
     if (counter !== undefined) {
       let last = { t: this.t0, cpu: this.cpu0, n: counter() }
       this.timer = setInterval(() => {
@@ -305,6 +307,9 @@ class Meter {
     const seconds = (performance.now() - this.t0) / 1000
     const cpu = cpuSeconds(this.pid) - this.cpu0
     const self = process.cpuUsage(this.self0)
+    const selfSec = (self.user + self.system) / 1e6
+    // CPU used by anything but the server and us: other work on a shared machine skews the window
+    const other = Math.max(0, machineBusySeconds() - this.busy0 - cpu - selfSec) / seconds
     const w: Window = {
       label,
       unit,
@@ -315,7 +320,8 @@ class Meter {
       serverCpuSec: round(cpu, 3),
       serverCpuUs: count > 0 ? round(cpu * 1e6 / count, 3) : 0,
       serverRssBytes: rssBytes(this.pid),
-      loadgenCpu: round((self.user + self.system) / 1e6 / seconds, 3)
+      loadgenCpu: round(selfSec / seconds, 3),
+      otherCpu: round(other, 3)
     }
     if (extra !== undefined) w.extra = extra
     if (this.slices.length >= 4) {

@@ -39,3 +39,11 @@ export interface ProcSample { at: number, cpu: number, rss: number }
 export function sample (pid: number): ProcSample {
   return { at: performance.now(), cpu: cpuSeconds(pid), rss: rssBytes(pid) }
 }
+
+/** CPU seconds the whole machine has been busy (all cores; user, nice, system, irq, softirq, steal). */
+export function machineBusySeconds (): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? ''
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)
+  return busy / clockTicks()
+}

@@ -38,6 +38,8 @@ export interface Window {
   serverRssBytes: number
   /** load generator's CPU as a share of one core over the window (0..1) */
   loadgenCpu: number
+  /** CPU used by the rest of the machine over the window, in cores: above ~0.2 the window is suspect */
+  otherCpu?: number
   /** extra numbers specific to the scenario */
   extra?: Record<string, number | string>
   error?: string
