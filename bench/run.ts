@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [--servers=ours,ws,sio] [--only=echo,fanout,time,idle,handshake,hold,deflate]
-//   [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--no-build]`
+//   [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--ours-dir=CHECKOUT] [--no-build]`
 // Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
 // drives it with the load generator in a separate process, prints a table and writes
 // bench/results/latest.json. Loopback only; every phase is bounded in time.
@@ -27,15 +27,18 @@ interface Options {
   build: boolean
   /** extra node flags for the servers, e.g. --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" */
   nodeArgs: string
+  /** another checkout of the service to bench as "ours" (before/after comparisons) */
+  oursDir: string
 }
 
 function parseArgs (argv: string[]): Options {
-  const opts: Options = { quick: false, servers: ['ours', 'ws', 'sio'], only: null, env: {}, build: true, nodeArgs: '' }
+  const opts: Options = { quick: false, servers: ['ours', 'ws', 'sio'], only: null, env: {}, build: true, nodeArgs: '', oursDir: ROOT }
   for (const arg of argv) {
     if (arg === '--quick') opts.quick = true
     else if (arg === '--no-build') opts.build = false
     else if (arg.startsWith('--servers=')) opts.servers = arg.slice(10).split(',') as ServerName[]
     else if (arg.startsWith('--node-args=')) opts.nodeArgs = arg.slice(12)
+    else if (arg.startsWith('--ours-dir=')) opts.oursDir = arg.slice(11)
     else if (arg.startsWith('--only=')) opts.only = new Set(arg.slice(7).split(','))
     else if (arg.startsWith('--env=')) {
       const [k, ...v] = arg.slice(6).split('=')
@@ -98,6 +101,7 @@ async function healthy (port: number): Promise<boolean> {
 interface Running { name: string, child: ChildProcess, pid: number, port: number }
 
 let nodeArgs = ''
+let oursDir = ROOT
 
 async function startServer (name: ServerName, label: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort()
@@ -118,7 +122,8 @@ async function startServer (name: ServerName, label: string, extraEnv: Record<st
     ...extraEnv
   }
   // exec: the pid we sample is node's own, not bash's
-  const child = spawn('bash', ['-c', `ulimit -n 20000 && exec ${entry}`], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] })
+  const cwd = name === 'ours' ? oursDir : ROOT
+  const child = spawn('bash', ['-c', `ulimit -n 20000 && exec ${entry}`], { cwd, env, stdio: ['ignore', 'ignore', 'inherit'] })
   const pid = child.pid
   if (pid === undefined) throw new Error(`${label}: could not spawn`)
   const deadline = Date.now() + 20_000
@@ -368,13 +373,14 @@ function machine (): Record<string, string | number> {
 async function main (): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
   nodeArgs = opts.nodeArgs
+  oursDir = opts.oursDir
   const started = Date.now()
   const wanted = (group: string) => opts.only === null || opts.only.has(group)
   const tasks = plan(opts.quick).filter((t) => wanted(t.group))
   if (opts.build) {
     // every server runs compiled, as plain node: no TypeScript loader in the measured process
     process.stdout.write('building: npm run build, tsc -p bench/tsconfig.build.json\n')
-    if (opts.servers.includes('ours')) execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' })
+    if (opts.servers.includes('ours')) execFileSync('npm', ['run', 'build', '--silent'], { cwd: opts.oursDir, stdio: 'inherit' })
     execFileSync('npx', ['tsc', '-p', 'bench/tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' })
   }
   process.stdout.write(`bench (${opts.quick ? 'quick' : 'full'}): ${JSON.stringify(machine())}\n`)
@@ -400,7 +406,7 @@ async function main (): Promise<void> {
   const dir = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(dir, { recursive: true })
   writeFileSync(`${dir}latest.json`, JSON.stringify({
-    date: new Date().toISOString(), mode: opts.quick ? 'quick' : 'full', seconds, machine: machine(), env: opts.env, rows, goals: gs
+    date: new Date().toISOString(), mode: opts.quick ? 'quick' : 'full', seconds, machine: machine(), env: opts.env, oursDir: opts.oursDir, rows, goals: gs
   }, null, 2) + '\n')
   writeFileSync(`${dir}latest.md`, out + '\n')
   process.stdout.write('wrote bench/results/latest.json\n')
