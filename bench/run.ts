@@ -4,7 +4,7 @@
 // drives it with the load generator in a separate process, prints a table and writes
 // bench/results/latest.json. Loopback only; every phase is bounded in time.
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { createServer } from 'node:net'
 import { availableParallelism } from 'node:os'
@@ -123,7 +123,15 @@ async function startServer (name: ServerName, label: string, extraEnv: Record<st
   }
   // exec: the pid we sample is node's own, not bash's
   const cwd = name === 'ours' ? oursDir : ROOT
-  const child = spawn('bash', ['-c', `ulimit -n 20000 && exec ${entry}`], { cwd, env, stdio: ['ignore', 'ignore', 'inherit'] })
+  // the server's own log (warn and up) goes to bench/results/<name>.log: a crash leaves its reason there
+  const logDir = fileURLToPath(new URL('results/', import.meta.url))
+  mkdirSync(logDir, { recursive: true })
+  const logFd = openSync(`${logDir}${name}.log`, 'a')
+  const child = spawn('bash', ['-c', `ulimit -n 20000 && exec ${entry}`], { cwd, env, stdio: ['ignore', logFd, logFd] })
+  closeSync(logFd)
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM' && signal !== 'SIGKILL') process.stdout.write(`  ${label} exited: code ${code} signal ${signal} (see bench/results/${name}.log)\n`)
+  })
   const pid = child.pid
   if (pid === undefined) throw new Error(`${label}: could not spawn`)
   const deadline = Date.now() + 20_000
@@ -191,6 +199,25 @@ async function quiet (maxSeconds: number): Promise<number> {
   return other
 }
 
+/** Waits until the process uses under 5% of a core over 250 ms, or `maxMs` pass. */
+async function settle (pid: number, maxMs: number): Promise<void> {
+  const end = Date.now() + maxMs
+  while (Date.now() < end) {
+    let c0: number
+    try {
+      c0 = cpuSeconds(pid)
+    } catch {
+      return
+    }
+    await sleep(250)
+    try {
+      if (cpuSeconds(pid) - c0 < 0.0125) return
+    } catch {
+      return
+    }
+  }
+}
+
 /**
  * Starts every named server at once and drives them in turn, scenario by scenario, so that the
  * ratios compare runs seconds apart rather than minutes apart (the VM's speed drifts). Ours goes
@@ -220,6 +247,8 @@ async function benchAll (names: ServerName[], tasks: Array<{ group: string, task
         }
         const target = { host: HOST, port: running.port, proto: PROTO[name], serverPid: running.pid }
         const reply = await gen.run({ target, task }, 150_000)
+        // the next server's window must not pay for this one's teardown (10k closes, leave events)
+        await settle(running.pid, 15_000)
         if (reply.error !== undefined) rows.push(failedRow(label, group, new Error(reply.error)))
         for (const w of reply.windows) {
           const row: Row = { ...w, server: label, group }
