@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Hub } from '../src/hub/hub.js'
 import { MemoryStore } from '../src/hub/memory-store.js'
+import { RedisStore } from '../src/hub/redis-store.js'
 import type { HubStore } from '../src/hub/types.js'
 
 declare module 'fastify' {
@@ -15,7 +16,7 @@ export interface HubPluginOptions {
 
 async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
   const { config } = app
-  const store = opts.store ?? new MemoryStore({ historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS })
+  const store = opts.store ?? await createStore(app)
   const hub = new Hub(store, {
     maxLength: config.CHAT_MAX_LENGTH,
     ratePerSec: config.CHAT_RATE_PER_SEC,
@@ -27,4 +28,29 @@ async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
   app.addHook('onClose', async () => await store.close())
 }
 
-export default fp(hubPlugin, { name: 'hub', dependencies: ['config'] })
+/** REDIS_URL set: the Redis backplane shared by every instance; unset: the embedded in-memory hub. */
+async function createStore (app: FastifyInstance): Promise<HubStore> {
+  const { config } = app
+  if (config.REDIS_URL === undefined) {
+    return new MemoryStore({ historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS })
+  }
+  let lastError = ''
+  const store = new RedisStore({
+    url: config.REDIS_URL,
+    prefix: config.REDIS_PREFIX,
+    historySize: config.HISTORY_SIZE,
+    historyTtlMs: config.HISTORY_TTL_MS,
+    presenceTtlMs: config.PRESENCE_TTL_MS,
+    onError (err) {
+      // ioredis retries by itself; log each distinct failure once, not once per retry
+      if (err.message !== lastError) app.log.warn({ err: { message: err.message } }, 'redis error')
+      lastError = err.message
+    }
+  })
+  // a Redis that is down does not stop the boot: /ready says why until it is reachable
+  await store.start()
+  app.lifecycle.addCheck(() => store.notReady())
+  return store
+}
+
+export default fp(hubPlugin, { name: 'hub', dependencies: ['config', 'lifecycle'] })

@@ -9,6 +9,14 @@ const TimeQuery = Type.Object({
   interval: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
 }, { additionalProperties: true })
 
+function isPing (buf: Buffer): boolean {
+  try {
+    return (JSON.parse(buf.toString('utf8')) as { type?: unknown } | null)?.type === 'ping'
+  } catch {
+    return false
+  }
+}
+
 function timeFrame (now: number): string {
   return JSON.stringify({ type: 'time', iso: new Date(now).toISOString(), epochMs: now })
 }
@@ -25,9 +33,12 @@ export default async function timeRoutes (fastify: FastifyInstance) {
   app.get('/ws/time', { websocket: true, schema: { querystring: TimeQuery } }, (socket, req) => {
     const interval = req.query.interval ?? app.config.TIME_INTERVAL_MS
     const conn = app.registry.open(socket, req, { route: 'time' })
-    socket.on('message', (data) => {
+    socket.on('message', (data, isBinary) => {
+      const buf = data as Buffer
       conn.messagesIn++
-      conn.bytesIn += (data as Buffer).length
+      conn.bytesIn += buf.length
+      // {"type":"ping"} -> {"type":"pong","ts"}: lets a page measure its round-trip on the same socket
+      if (!isBinary && buf.length < 64 && isPing(buf)) conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
     })
     // the timer membership dies with the socket: nothing leaks
     socket.on('close', () => groups.delete(interval, conn))

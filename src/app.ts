@@ -17,6 +17,7 @@ import echoRoutes from '../routes/echo.js'
 import timeRoutes from '../routes/time.js'
 import chatRoutes from '../routes/chat.js'
 import roomRoutes from '../routes/rooms.js'
+import configRoutes from '../routes/config.js'
 
 export interface BuildOptions {
   /** a pino logger (or options) to use instead of the one built from LOG_LEVEL */
@@ -95,5 +96,6 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(timeRoutes)
   await app.register(chatRoutes)
   await app.register(roomRoutes)
+  await app.register(configRoutes)
   return app
 }

@@ -51,7 +51,8 @@ export class Frames {
   constructor (readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return
-      const frame = JSON.parse(String(data)) as Record<string, unknown>
+      let frame: Record<string, unknown>
+      try { frame = JSON.parse(String(data)) as Record<string, unknown> } catch { return } // echo: not JSON
       this.seen.push(frame)
       this.#drain()
     })

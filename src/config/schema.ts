@@ -22,7 +22,10 @@ export const EnvSchema = Type.Object({
   CHAT_RATE_PER_SEC: Type.Number({ exclusiveMinimum: 0, default: 10 }),
   CHAT_RATE_BURST: Type.Integer({ minimum: 1, default: 20 }),
   SEND_BUFFER_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
-  API_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
+  API_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'rt:' }),
+  PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 })
 })
 export type Env = Static<typeof EnvSchema>
 

@@ -2,6 +2,7 @@ import { FloodGuard, TokenBucket } from './rate-limit.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
 import type { Connection, LogLike } from '../registry/registry.js'
 import type { ChatMessage, Draft, HubStore, PresenceEvent, PublishResult } from './types.js'
+import { UnavailableError } from './errors.js'
 
 export interface HubOptions {
   maxLength: number
@@ -15,10 +16,7 @@ const TEXT = { binary: false }
 /** how long a slow consumer gets to take its close frame before it is cut off */
 const SLOW_CLOSE_GRACE_MS = 1000
 
-/** Thrown by a store that cannot serve (its backend is down): answered with `unavailable`. */
-export class UnavailableError extends Error {
-  override name = 'UnavailableError'
-}
+export { UnavailableError }
 
 interface Pending {
   frame: Buffer
@@ -64,7 +62,7 @@ export class Hub {
     this.#opts = opts
     this.options = opts
     store.setListener({
-      message: (msg) => this.#fanOut(msg.room, Buffer.from(JSON.stringify(msg)), msg.seq, undefined),
+      message: (msg, raw) => this.#fanOut(msg.room, Buffer.from(raw ?? JSON.stringify(msg)), msg.seq, undefined),
       presence: (ev) => this.#presence(ev)
     })
   }

@@ -58,8 +58,9 @@ export interface RoomSummary {
 }
 
 export interface HubListener {
-  /** a message accepted anywhere, to be delivered to this instance's members of `msg.room` */
-  message (msg: ChatMessage): void
+  /** a message accepted anywhere, to be delivered to this instance's members of `msg.room`;
+   * `raw` is its JSON when the store already has it (no second serialisation) */
+  message (msg: ChatMessage, raw?: string): void
   presence (event: PresenceEvent): void
 }
 

@@ -59,3 +59,16 @@ t.test('time sockets share one timer per interval, and it stops with the last so
   while (app.registry.size > 0) await new Promise((resolve) => setImmediate(resolve))
   t.equal(app.registry.size, 0)
 })
+
+t.test('a ping on the time socket is answered with a pong (round-trip measurement)', async (t) => {
+  const app = await build(t)
+  const ws = await app.injectWS('/ws/time?interval=60000')
+  t.teardown(() => ws.terminate())
+  const pong = new Promise<Record<string, unknown>>((resolve) => ws.on('message', (d) => {
+    const f = JSON.parse(String(d)) as Record<string, unknown>
+    if (f.type === 'pong') resolve(f)
+  }))
+  ws.send('not json')
+  ws.send('{"type":"ping"}')
+  t.type((await pong).ts, 'number')
+})

@@ -18,6 +18,8 @@ t.test('health, ready, page, 404 JSON', async (t) => {
   t.equal(missing.statusCode, 404)
   t.match(missing.json(), { statusCode: 404, error: 'Not Found' })
   t.equal((await app.inject('/ws/echo')).statusCode, 404, 'a plain GET to a WebSocket route is 404')
+  t.same((await app.inject('/config')).json(), { authMode: 'none', chatMaxLength: 2000, timeIntervalMs: 1000 })
+  t.equal((await app.inject('/js/index.js')).statusCode, 200, 'the compiled client module is served')
 })
 
 t.test('rooms and history over HTTP', async (t) => {

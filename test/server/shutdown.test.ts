@@ -1,35 +1,8 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createInterface } from 'node:readline'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { closed, connect } from '../helper.js'
-
-const ROOT = new URL('../../', import.meta.url).pathname
-
-/** Starts the real entry (src/server.ts through tsx) on a free port; resolves with its port once listening. */
-async function startServer (t: Test, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const lines: Array<Record<string, unknown>> = []
-  let stderr = ''
-  child.stderr.on('data', (d) => { stderr += String(d) })
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      try {
-        const obj = JSON.parse(line) as Record<string, unknown>
-        lines.push(obj)
-        const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(String(obj.msg))
-        if (m !== null) resolve(Number(m[1]))
-      } catch {}
-    })
-    child.once('exit', (code) => reject(new Error(`server exited ${String(code)}: ${stderr}`)))
-  })
-  return { child, port, lines, stderr: () => stderr }
-}
+import { ROOT, startServer } from '../server-process.js'
 
 t.test('SIGTERM: sockets closed with 1001, process exits 0', async (t) => {
   const { child, port, lines } = await startServer(t)

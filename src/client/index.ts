@@ -1,0 +1,6 @@
+// The client module: import from /js/index.js in any page served by the service (or copy public/js/).
+export { RealtimeSocket, CHAT_HEARTBEAT, type StateDetail, type StateName, type RealtimeSocketOptions } from './realtime-socket.js'
+export { ChatClient, defaultBase, type ChatClientOptions } from './chat-client.js'
+export { Transcript, type Entry, type ChatMessage, type Welcome } from './transcript.js'
+export { Outbox } from './outbox.js'
+export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js'

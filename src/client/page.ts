@@ -1,0 +1,147 @@
+// The demo page: three panels on the client module. All user-supplied text goes through textContent.
+import { ChatClient, defaultBase } from './chat-client.js'
+import { RealtimeSocket, type StateDetail } from './realtime-socket.js'
+import type { Entry } from './transcript.js'
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
+
+function li (text: string, cls?: string): HTMLLIElement {
+  const el = document.createElement('li')
+  el.textContent = text
+  if (cls !== undefined) el.className = cls
+  return el
+}
+
+function append (list: HTMLElement, el: HTMLElement): void {
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40
+  list.append(el)
+  while (list.children.length > 500) list.firstElementChild?.remove()
+  if (atBottom) list.scrollTop = list.scrollHeight
+}
+
+/** The state badge: readyState name, a countdown while waiting to reconnect, or why the server refused. */
+const badgeOwners = new Map<string, EventTarget>()
+const badgeTimers = new Map<string, ReturnType<typeof setInterval>>()
+function badge (name: string, target: EventTarget): void {
+  const el = document.querySelector<HTMLElement>(`[data-badge="${name}"]`)!
+  badgeOwners.set(name, target) // a replaced socket (re-join) must not paint over its successor
+  target.addEventListener('state', (ev) => {
+    if (badgeOwners.get(name) !== target) return
+    const d = (ev as CustomEvent<StateDetail>).detail
+    clearInterval(badgeTimers.get(name))
+    if (d.refused !== undefined) {
+      el.dataset.state = 'REFUSED'
+      el.textContent = `REFUSED ${d.refused.status}: ${d.refused.message}`
+      return
+    }
+    el.dataset.state = d.state
+    el.textContent = d.state
+    if (d.retryAt !== undefined) {
+      const tick = () => { el.textContent = `${d.state} · reconnecting in ${Math.max(0, Math.ceil((d.retryAt! - Date.now()) / 1000))} s` }
+      tick()
+      badgeTimers.set(name, setInterval(tick, 250))
+    }
+  })
+}
+
+// echo
+const echo = new RealtimeSocket(() => `${defaultBase()}/ws/echo`)
+badge('echo', echo)
+echo.addEventListener('message', (ev) => append($('echo-log'), li(String((ev as CustomEvent).detail))))
+$('echo-form').addEventListener('submit', (ev) => {
+  ev.preventDefault()
+  const input = $<HTMLInputElement>('echo-input')
+  if (echo.send(input.value)) input.value = ''
+})
+echo.connect()
+
+// time, with round-trip measured by ping/pong on the same socket
+const time = new RealtimeSocket(() => `${defaultBase()}/ws/time`)
+badge('time', time)
+let pingSent = 0
+time.addEventListener('message', (ev) => {
+  const f = JSON.parse(String((ev as CustomEvent).detail)) as { type: string, iso?: string, epochMs?: number }
+  if (f.type === 'time' && f.epochMs !== undefined) {
+    const el = $('time-now')
+    el.textContent = new Date(f.epochMs).toLocaleTimeString(undefined, { hour12: false }) + '.' + String(f.epochMs % 1000).padStart(3, '0')
+    el.dataset.epochMs = String(f.epochMs)
+  } else if (f.type === 'pong' && pingSent > 0) {
+    $('time-rtt').textContent = `${(performance.now() - pingSent).toFixed(1)} ms`
+    pingSent = 0
+  }
+})
+setInterval(() => { if (time.send('{"type":"ping"}')) pingSent = performance.now() }, 2000)
+time.addEventListener('open', () => { if (time.send('{"type":"ping"}')) pingSent = performance.now() })
+time.connect()
+
+// chat
+let chat: ChatClient | undefined
+const transcript = $('transcript')
+
+function render (entries: Entry[]): void {
+  for (const e of entries) {
+    if (e.kind === 'gap') { append(transcript, li(`— ${e.reason} —`, 'gap')); continue }
+    const el = document.createElement('li')
+    el.dataset.seq = String(e.message.seq)
+    const from = document.createElement('span')
+    from.className = 'from'
+    from.textContent = e.message.from
+    const text = document.createElement('span')
+    text.className = 'text'
+    text.textContent = e.message.text
+    el.append(from, text)
+    append(transcript, el)
+  }
+}
+
+function join (): void {
+  chat?.close()
+  transcript.replaceChildren()
+  const name = $<HTMLInputElement>('chat-name').value.trim()
+  const room = $<HTMLInputElement>('chat-room').value.trim() || 'lobby'
+  const token = $<HTMLInputElement>('chat-token').value.trim()
+  const c = new ChatClient(room, { name, token })
+  chat = c
+  badge('chat', c)
+  c.addEventListener('entries', (ev) => render((ev as CustomEvent<Entry[]>).detail))
+  c.addEventListener('welcome', (ev) => {
+    const w = (ev as CustomEvent<{ name: string }>).detail
+    $<HTMLInputElement>('chat-name').value = w.name
+  })
+  c.addEventListener('members', (ev) => {
+    const names = (ev as CustomEvent<string[]>).detail
+    $('member-count').textContent = String(names.length)
+    $('members').replaceChildren(...names.map((n) => li(n)))
+  })
+  c.addEventListener('presence', (ev) => {
+    const f = (ev as CustomEvent<{ type: string, name: string }>).detail
+    append(transcript, li(`${f.name} ${f.type === 'join' ? 'joined' : 'left'}`, 'event'))
+  })
+  c.addEventListener('error', (ev) => {
+    const f = (ev as CustomEvent<{ code: string, message: string }>).detail
+    append(transcript, li(`error ${f.code}: ${f.message}`, 'event'))
+  })
+  c.addEventListener('outbox', (ev) => { $('outbox').textContent = String((ev as CustomEvent<number>).detail) })
+  c.connect()
+}
+
+$('join-form').addEventListener('submit', (ev) => { ev.preventDefault(); join() })
+$('chat-form').addEventListener('submit', (ev) => {
+  ev.preventDefault()
+  const input = $<HTMLInputElement>('chat-input')
+  const text = input.value
+  if (text.trim() === '' || chat === undefined) return
+  chat.send(text) // queued in the outbox until acked, even while disconnected
+  input.value = ''
+  input.focus()
+})
+
+// show the token field when the server asks for one (GET /config exposes no secret)
+fetch('/config').then(async (res) => {
+  if (!res.ok) return
+  const cfg = await res.json() as { authMode?: string }
+  if (cfg.authMode === 'jwt') document.querySelectorAll<HTMLElement>('[data-auth]').forEach((el) => { el.hidden = false })
+}).catch(() => {}).finally(join)
+
+// for tests and curious developers
+Object.assign(window, { realtime: { echo, time, get chat () { return chat } } })

@@ -1,0 +1,4 @@
+/** Thrown by a store that cannot serve (its backend is down): answered with `unavailable`. */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError'
+}

@@ -1,0 +1,46 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import type { Test } from 'tap'
+
+export const ROOT = new URL('../', import.meta.url).pathname
+
+export interface ServerProcess {
+  child: ChildProcess
+  port: number
+  lines: Array<Record<string, unknown>>
+  stderr: () => string
+  /** SIGTERM and wait for the exit code */
+  stop: () => Promise<number | null>
+}
+
+/** Starts the real entry (src/server.ts through tsx) as a child; resolves once it listens. PORT=0 picks a free port. */
+export async function startServer (t: Test, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  const lines: Array<Record<string, unknown>> = []
+  let stderr = ''
+  child.stderr.on('data', (d) => { stderr += String(d) })
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      let obj: Record<string, unknown>
+      try { obj = JSON.parse(line) as Record<string, unknown> } catch { return }
+      lines.push(obj)
+      const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(String(obj.msg))
+      if (m !== null) resolve(Number(m[1]))
+    })
+    child.once('exit', (code) => reject(new Error(`server exited ${String(code)}: ${stderr}`)))
+  })
+  const stop = async () => {
+    if (child.exitCode !== null) return child.exitCode
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const [code] = await exited as [number | null]
+    return code
+  }
+  return { child, port, lines, stderr: () => stderr, stop }
+}
