@@ -565,7 +565,10 @@ async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>)
     await until(() => { const q = presence === quiet; quiet = presence; return q }, Math.max(0, fillDeadline - performance.now()), 200)
     const fill = fillMeter.finish(`fill ${start}->${size}`, 'join', size - start - failed, undefined,
       { presenceFrames: presence - presence0, members: size })
-    if (failed > 0) fill.error = `${failed} of ${size - start} joins not done within the fill budget of ${t.fillTimeoutMs} ms ${JSON.stringify(statuses)}`
+    if (failed > 0) {
+      const refused = Object.keys(statuses).length > 0 ? `, HTTP statuses ${JSON.stringify(statuses)}` : ''
+      fill.error = `${failed} of ${size - start} joins not done within the fill budget of ${t.fillTimeoutMs} ms${refused}`
+    }
     windows.push(fill)
     if (failed > 0) break
     members = size
