@@ -32,7 +32,11 @@ async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
 async function createStore (app: FastifyInstance): Promise<HubStore> {
   const { config } = app
   if (config.REDIS_URL === undefined) {
-    return new MemoryStore({ historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS })
+    return new MemoryStore({
+      historySize: config.HISTORY_SIZE,
+      historyTtlMs: config.HISTORY_TTL_MS,
+      presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS
+    })
   }
   let lastError = ''
   const store = new RedisStore({
@@ -41,6 +45,7 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
     historySize: config.HISTORY_SIZE,
     historyTtlMs: config.HISTORY_TTL_MS,
     presenceTtlMs: config.PRESENCE_TTL_MS,
+    presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS,
     onError (err) {
       // ioredis retries by itself; log each distinct failure once, not once per retry
       if (err.message !== lastError) app.log.warn({ err: { message: err.message } }, 'redis error')

@@ -1,6 +1,9 @@
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { ConnectionRegistry, type Connection, type ConnectionInfo, type SocketLike } from '../src/registry/registry.js'
+import type { WebSocket } from 'ws'
+import { ConnectionRegistry, OPEN, type Connection, type ConnectionInfo } from '../src/registry/registry.js'
 
 declare module 'fastify' {
   interface FastifyInstance { registry: AppRegistry }
@@ -8,12 +11,26 @@ declare module 'fastify' {
 
 /** The shared registry, taking what it needs from the upgrade request and keeping none of it. */
 export class AppRegistry extends ConnectionRegistry {
-  open (socket: SocketLike, req: FastifyRequest, info: Omit<ConnectionInfo, 'ip' | 'userAgent'>): Connection {
-    return this.add(socket, {
+  open (socket: WebSocket, req: FastifyRequest, info: Omit<ConnectionInfo, 'ip' | 'userAgent'>): Connection {
+    // @fastify/websocket 11 keeps the upgrade request alive for the socket's whole life: the ServerResponse
+    // stays attached to the TCP socket (_httpMessage), and its 'error' listener closes over request and
+    // reply. That is ~3 KB per idle socket (IncomingMessage, ServerResponse, Fastify Request/Reply, headers,
+    // a child logger). Let go of both; our listener does the same job (app.injectWS's request has no TCP socket).
+    const tcp = req.raw.socket as (Socket & { _httpMessage?: ServerResponse | null }) | undefined
+    if (tcp?._httpMessage != null) tcp._httpMessage.detachSocket(tcp)
+    socket.removeAllListeners('error')
+    const conn = this.add(socket, {
       ...info,
       ip: req.ip ?? 'unknown',
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256)
     })
+    const log = this.log
+    socket.on('error', (err) => {
+      // ws has already started the close with the right code (1002/1007/1009) for protocol errors
+      log.info({ err, connId: conn.id }, 'ws error')
+      if (socket.readyState === OPEN) socket.close(1011, 'internal error')
+    })
+    return conn
   }
 }
 

@@ -12,12 +12,15 @@ import registryPlugin from '../plugins/registry.js'
 import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
 import heartbeatPlugin from '../plugins/heartbeat.js'
 import hubPlugin from '../plugins/hub.js'
+import apiAuthPlugin from '../plugins/api-auth.js'
+import metricsPlugin from '../plugins/metrics.js'
 import healthRoutes from '../routes/health.js'
 import echoRoutes from '../routes/echo.js'
 import timeRoutes from '../routes/time.js'
 import chatRoutes from '../routes/chat.js'
 import roomRoutes from '../routes/rooms.js'
 import configRoutes from '../routes/config.js'
+import connectionRoutes from '../routes/connections.js'
 
 export interface BuildOptions {
   /** a pino logger (or options) to use instead of the one built from LOG_LEVEL */
@@ -32,7 +35,7 @@ export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
 // the compiled app runs from dist/src/: public/ is two levels up
 const publicDir = PUBLIC_DIR.includes('/dist/') ? fileURLToPath(new URL('../../public/', import.meta.url)) : PUBLIC_DIR
 
-export function loggerOptions (config: Config): NonNullable<FastifyServerOptions['logger']> {
+export function loggerOptions (config: Config) {
   return {
     level: config.LOG_LEVEL,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' }
@@ -73,6 +76,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(upgradeGuardPlugin)
   await app.register(heartbeatPlugin)
   await app.register(hubPlugin, opts.store !== undefined ? { store: opts.store } : {})
+  await app.register(apiAuthPlugin)
+  await app.register(metricsPlugin)
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `${req.method} ${req.url.split('?')[0]} not found` })
@@ -97,5 +102,6 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(chatRoutes)
   await app.register(roomRoutes)
   await app.register(configRoutes)
+  await app.register(connectionRoutes)
   return app
 }

@@ -1,4 +1,5 @@
-import { buildApp } from './app.js'
+import { createRequire } from 'node:module'
+import { buildApp, loggerOptions } from './app.js'
 import { ConfigError, loadConfig } from './config/load.js'
 import type { Config } from './config/schema.js'
 
@@ -14,7 +15,20 @@ try {
   throw err
 }
 
-const app = await buildApp(config)
+// JSON lines for machines; in a terminal, readable lines through pino-pretty (a dev dependency) when installed
+const pretty = process.stdout.isTTY === true && process.env.NO_PRETTY === undefined && resolvable('pino-pretty')
+const app = await buildApp(config, pretty
+  ? { logger: { ...loggerOptions(config), transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } }
+  : {})
+
+function resolvable (name: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(name)
+    return true
+  } catch {
+    return false
+  }
+}
 
 let stopping = false
 async function shutdown (signal: string): Promise<void> {

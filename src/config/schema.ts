@@ -25,7 +25,9 @@ export const EnvSchema = Type.Object({
   API_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'rt:' }),
-  PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 })
+  PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  PRESENCE_EVENTS_MAX_MEMBERS: Type.Integer({ minimum: 0, default: 1000 })
 })
 export type Env = Static<typeof EnvSchema>
 

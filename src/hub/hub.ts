@@ -13,6 +13,16 @@ export interface HubOptions {
 }
 
 const TEXT = { binary: false }
+
+/** What the hub reports for metrics; every call is one cheap increment, none per member. */
+export interface HubEvents {
+  accepted (): void
+  refused (code: ErrorCode): void
+  /** one broadcast: how many local sockets got it and how long the fan-out took */
+  delivered (sockets: number, seconds: number): void
+}
+
+const NO_EVENTS: HubEvents = { accepted () {}, refused () {}, delivered () {} }
 /** how long a slow consumer gets to take its close frame before it is cut off */
 const SLOW_CLOSE_GRACE_MS = 1000
 
@@ -30,6 +40,8 @@ export class ChatSession {
   readonly flood: FloodGuard
   /** frames held back until the welcome is out; null once it is */
   pending: Pending[] | null = []
+  /** frames waiting for this turn's flush (coalesced into one write); null when none */
+  out: Buffer[] | null = null
   joined = false
   closed = false
   slowTimer: NodeJS.Timeout | undefined
@@ -56,6 +68,10 @@ export class ChatSession {
 export class Hub {
   readonly #rooms = new Map<string, Set<ChatSession>>()
   readonly options: HubOptions
+  events: HubEvents = NO_EVENTS
+  /** sessions with frames in `out`, flushed once per event-loop turn */
+  #dirty: ChatSession[] = []
+  #flushScheduled = false
   readonly #opts: HubOptions
 
   constructor (readonly store: HubStore, opts: HubOptions) {
@@ -85,7 +101,7 @@ export class Hub {
     }
     members.add(session)
     try {
-      const names = await this.store.join(session.room, { key: session.memberKey, name: session.name })
+      const { names, count } = await this.store.join(session.room, { key: session.memberKey, name: session.name })
       session.joined = true
       if (session.closed) {
         await this.store.leave(session.room, { key: session.memberKey, name: session.name })
@@ -98,7 +114,7 @@ export class Hub {
         name: session.name,
         room: session.room,
         members: names,
-        memberCount: names.length,
+        memberCount: count,
         seq: backlog.seq,
         epoch: backlog.epoch,
         history: backlog.messages
@@ -153,8 +169,13 @@ export class Hub {
   /** Publishes on behalf of the HTTP API (no socket, no rate limit). */
   async publish (room: string, draft: Draft): Promise<PublishResult | { error: ClientFrame }> {
     const invalid = checkText(draft.text, this.#opts.maxLength)
-    if (invalid !== undefined) return { error: invalid }
-    return await this.store.publish(room, draft)
+    if (invalid !== undefined) {
+      this.events.refused(invalid.type === 'error' ? invalid.code : 'invalid')
+      return { error: invalid }
+    }
+    const result = await this.store.publish(room, draft)
+    this.events.accepted()
+    return result
   }
 
   #accept (session: ChatSession, frame: { text: string, cid: string | undefined }): void {
@@ -169,7 +190,10 @@ export class Hub {
       return
     }
     const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid }
+    // message text is logged at debug only (privacy); info lines never carry it
+    this.#opts.log.debug({ connId: session.conn.id, room: session.room, cid: frame.cid, text: frame.text }, 'chat message')
     this.store.publish(session.room, draft).then((result) => {
+      this.events.accepted()
       if (frame.cid !== undefined) {
         this.#sendJson(session, { type: 'ack', cid: frame.cid, seq: result.message.seq, id: result.message.id, epoch: result.epoch })
       }
@@ -180,6 +204,7 @@ export class Hub {
   }
 
   #refuse (session: ChatSession, code: ErrorCode, message: string, cid: string | undefined): void {
+    this.events.refused(code)
     const frame: Record<string, unknown> = { type: 'error', code, message }
     if (cid !== undefined) frame.cid = cid
     this.#sendJson(session, frame)
@@ -194,17 +219,58 @@ export class Hub {
   #fanOut (room: string, frame: Buffer, seq: number, skipKey: string | undefined): void {
     const members = this.#rooms.get(room)
     if (members === undefined) return
+    const started = process.hrtime.bigint()
     for (const session of members) {
       if (session.memberKey === skipKey) continue
       if (session.pending !== null) session.pending.push({ frame, seq })
-      else this.#send(session, frame)
+      else this.#queue(session, frame)
     }
+    if (seq > 0) this.events.delivered(members.size, Number(process.hrtime.bigint() - started) / 1e9)
   }
 
   #sendJson (session: ChatSession, obj: object): void {
     const frame = Buffer.from(JSON.stringify(obj))
     if (session.pending !== null) session.pending.push({ frame, seq: 0 })
-    else this.#send(session, frame)
+    // through the same queue as broadcasts, so an ack never overtakes the message it acknowledges
+    else this.#queue(session, frame)
+  }
+
+  /**
+   * Coalescing: frames owed to a socket during one turn of the event loop leave together, in one
+   * write, instead of one system call per frame (the syscall is most of a delivery's cost under a flood).
+   */
+  #queue (session: ChatSession, frame: Buffer): void {
+    if (session.out !== null) {
+      session.out.push(frame)
+      return
+    }
+    session.out = [frame]
+    this.#dirty.push(session)
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(this.#flush)
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false
+    const dirty = this.#dirty
+    this.#dirty = []
+    for (let i = 0; i < dirty.length; i++) {
+      const session = dirty[i]!
+      const out = session.out!
+      session.out = null
+      if (out.length === 1) {
+        this.#send(session, out[0]!)
+        continue
+      }
+      // ws corks around each frame; an outer cork on its net.Socket (a private field, stable through
+      // ws 8) makes the whole batch one writev. injectWS sockets have none: plain sends then.
+      const raw = (session.conn.socket as { _socket?: { cork (): void, uncork (): void } })._socket
+      raw?.cork()
+      for (let k = 0; k < out.length; k++) this.#send(session, out[k]!)
+      raw?.uncork()
+    }
   }
 
   #send (session: ChatSession, frame: Buffer): void {

@@ -7,6 +7,8 @@ export interface MemoryStoreOptions {
   historySize: number
   /** 0 = no expiry */
   historyTtlMs: number
+  /** above this many members a room sends no join/leave events and no names in the welcome (default: no cap) */
+  presenceMaxMembers?: number
   now?: () => number
 }
 
@@ -43,12 +45,14 @@ export class MemoryStore implements HubStore {
   readonly #rooms = new Map<string, RoomState>()
   readonly #size: number
   readonly #ttl: number
+  readonly #presenceMax: number
   readonly #now: () => number
   #listener: HubListener = NO_LISTENER
 
   constructor (opts: MemoryStoreOptions) {
     this.#size = opts.historySize
     this.#ttl = opts.historyTtlMs
+    this.#presenceMax = opts.presenceMaxMembers ?? Infinity
     this.#now = opts.now ?? Date.now
   }
 
@@ -94,16 +98,18 @@ export class MemoryStore implements HubStore {
     return backlogOf(state, since, epoch, limit)
   }
 
-  async join (room: string, member: Member): Promise<string[]> {
+  async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
     const state = this.#state(room)
     const entry = state.members.get(member.key)
     if (entry !== undefined) {
       entry.refs++
     } else {
       state.members.set(member.key, { name: member.name, refs: 1 })
-      this.#emit('join', room, member)
+      // presence in a big room would cost O(members) per join, O(members²) to fill it
+      if (state.members.size <= this.#presenceMax) this.#emit('join', room, member)
     }
-    return namesOf(state)
+    const count = state.members.size
+    return { names: count <= this.#presenceMax ? namesOf(state) : [], count }
   }
 
   async leave (room: string, member: Member): Promise<void> {
@@ -112,7 +118,7 @@ export class MemoryStore implements HubStore {
     if (state === undefined || entry === undefined) return
     if (--entry.refs > 0) return
     state.members.delete(member.key)
-    this.#emit('leave', room, member)
+    if (state.members.size < this.#presenceMax) this.#emit('leave', room, member)
     this.#expire(state)
     if (state.members.size === 0 && state.held.length === 0) this.#rooms.delete(room)
   }

@@ -14,6 +14,8 @@ export interface RedisStoreOptions {
   historyTtlMs: number
   /** how long a dead instance's members stay listed at most; heartbeats go out every third of it */
   presenceTtlMs: number
+  /** above this many members a room sends no join/leave events and no names in the welcome */
+  presenceMaxMembers?: number
   onError?: (err: Error) => void
 }
 
@@ -164,20 +166,23 @@ export class RedisStore implements HubStore {
     return backlogOf({ epoch: roomEpoch, seq: Number(seq), held }, since, epoch, limit)
   }
 
-  async join (room: string, member: Member): Promise<string[]> {
+  async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
     let local = this.#local.get(room)
     if (local === undefined) { local = new Map(); this.#local.set(room, local) }
     local.set(member.key, member.name)
     const value = JSON.stringify({ name: member.name, inst: this.instanceId })
+    const max = this.#opts.presenceMaxMembers ?? Infinity
     const results = await this.#call(async () => await this.#cmd.multi()
       .hset(this.#key(room, 'members'), member.key, value)
       .sadd(this.#instMembers(this.instanceId), `${room}\n${member.key}`)
       .sadd(`${this.#opts.prefix}rooms`, room)
-      .hvals(this.#key(room, 'members'))
+      .hlen(this.#key(room, 'members'))
       .exec())
     const added = Number(results?.[0]?.[1] ?? 0)
+    const count = Number(results?.[3]?.[1] ?? 0)
+    if (count > max) return { names: [], count } // a big room: no names, no join event (O(1) per join)
     if (added === 1) await this.#presence('join', room, member)
-    return namesOf((results?.[3]?.[1] ?? []) as string[])
+    return { names: await this.members(room), count }
   }
 
   async leave (room: string, member: Member): Promise<void> {
@@ -187,8 +192,10 @@ export class RedisStore implements HubStore {
     const results = await this.#call(async () => await this.#cmd.multi()
       .hdel(this.#key(room, 'members'), member.key)
       .srem(this.#instMembers(this.instanceId), `${room}\n${member.key}`)
+      .hlen(this.#key(room, 'members'))
       .exec())
-    if (Number(results?.[0]?.[1] ?? 0) === 1) await this.#presence('leave', room, member)
+    const below = Number(results?.[2]?.[1] ?? 0) < (this.#opts.presenceMaxMembers ?? Infinity)
+    if (Number(results?.[0]?.[1] ?? 0) === 1 && below) await this.#presence('leave', room, member)
   }
 
   async members (room: string): Promise<string[]> {

@@ -68,8 +68,11 @@ export interface HubStore {
   setListener (listener: HubListener): void
   publish (room: string, draft: Draft): Promise<PublishResult>
   backlog (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog>
-  /** adds a member; resolves with the member names after the join */
-  join (room: string, member: Member): Promise<string[]>
+  /**
+   * Adds a member; resolves with the member count after the join and their names — all of them up to the
+   * presence cap, none above it (a big room's welcome must not cost O(members)).
+   */
+  join (room: string, member: Member): Promise<{ names: string[], count: number }>
   leave (room: string, member: Member): Promise<void>
   members (room: string): Promise<string[]>
   summary (room: string): Promise<RoomSummary>

@@ -87,7 +87,8 @@ t.test('server restart while a page keeps typing: reconnect, every message deliv
   await page.screenshot({ path: join(SCREENSHOTS, 'outage.png'), fullPage: true })
 
   const second = await startServer(t, { PORT: String(port) })
-  await page.waitForFunction(() => document.getElementById('outbox')?.textContent === '0', undefined, { timeout: 30_000 })
+  // backoff may have grown while the server was down (up to 8-16 s between attempts on a loaded machine)
+  await page.waitForFunction(() => document.getElementById('outbox')?.textContent === '0', undefined, { timeout: 60_000 })
   await page.waitForFunction(() => [...document.querySelectorAll('#transcript .text')].some((e) => e.textContent === 'during-3'))
   const texts = await transcriptTexts(page)
   t.same(texts, ['before', ...typed], 'each message exactly once, in order')

@@ -144,6 +144,7 @@ t.test('redis cluster', async (t) => {
     t.equal(ready.statusCode, 503)
     t.match(ready.json().reason, /redis/)
     t.equal((await app.app.inject('/health')).statusCode, 200)
+    t.match((await app.app.inject('/metrics')).body, /^rt_backplane_up 0$/m, 'the backplane state is a metric')
     const c = await connect(t, `${app.ws}/ws/chat/z?name=Z`)
     t.equal((await closed(c.ws))[0], 1013)
     const echo = await connect(t, `${app.ws}/ws/echo`)

@@ -137,3 +137,17 @@ t.test('binary frame on chat closes with 1003', async (t) => {
   c.ws.send(Buffer.from([1, 2, 3]))
   t.equal(await closed, 1003)
 })
+
+t.test('above PRESENCE_EVENTS_MAX_MEMBERS: no join frames, welcome gives the count, GET /rooms/:room still tells', async (t) => {
+  const app = await build(t, { PRESENCE_EVENTS_MAX_MEMBERS: '2' })
+  const a = await join(t, app, '/ws/chat/big?name=A')
+  const b = await join(t, app, '/ws/chat/big?name=B')
+  t.match(await a.frames.next('join'), { name: 'B' })
+  const c = await join(t, app, '/ws/chat/big?name=C')
+  t.same(c.welcome.members, [])
+  t.equal(c.welcome.memberCount, 3)
+  b.ws.send('after C')
+  await a.frames.next((f) => f.text === 'after C')
+  t.equal(a.frames.all('join').length, 1, 'no join frame for the third member')
+  t.same((await app.inject('/rooms/big')).json().members, ['A', 'B', 'C'])
+})

@@ -87,9 +87,9 @@ t.test('history TTL drops old messages', async (t) => {
 
 t.test('presence: join/leave events, refcount per key, empty rooms forgotten', async (t) => {
   const { s, presence } = store(0)
-  t.same(await s.join('r', { key: 'a', name: 'Ann' }), ['Ann'])
-  t.same(await s.join('r', { key: 'b', name: 'Bob' }), ['Ann', 'Bob'])
-  t.same(await s.join('r', { key: 'b', name: 'Bob' }), ['Ann', 'Bob'], 'second socket of one key')
+  t.same(await s.join('r', { key: 'a', name: 'Ann' }), { names: ['Ann'], count: 1 })
+  t.same(await s.join('r', { key: 'b', name: 'Bob' }), { names: ['Ann', 'Bob'], count: 2 })
+  t.same(await s.join('r', { key: 'b', name: 'Bob' }), { names: ['Ann', 'Bob'], count: 2 }, 'second socket of one key')
   await s.leave('r', { key: 'b', name: 'Bob' })
   t.same(await s.members('r'), ['Ann', 'Bob'], 'still one socket left')
   await s.leave('r', { key: 'b', name: 'Bob' })
@@ -97,4 +97,17 @@ t.test('presence: join/leave events, refcount per key, empty rooms forgotten', a
   t.same(presence.map((e) => `${e.type}:${e.name}`), ['join:Ann', 'join:Bob', 'leave:Bob'])
   await s.leave('r', { key: 'a', name: 'Ann' })
   t.same(await s.rooms(), [], 'a room with no members and no history is gone')
+})
+
+t.test('presence cap: above it no join/leave events and no names, the count stays right', async (t) => {
+  const s = new MemoryStore({ historySize: 0, historyTtlMs: 0, presenceMaxMembers: 2 })
+  const presence: PresenceEvent[] = []
+  s.setListener({ message () {}, presence: (e) => presence.push(e) })
+  await s.join('big', { key: 'a', name: 'A' })
+  t.same(await s.join('big', { key: 'b', name: 'B' }), { names: ['A', 'B'], count: 2 })
+  t.same(await s.join('big', { key: 'c', name: 'C' }), { names: [], count: 3 }, 'over the cap: count only')
+  await s.leave('big', { key: 'c', name: 'C' })
+  await s.leave('big', { key: 'b', name: 'B' })
+  t.same(presence.map((e) => `${e.type}:${e.name}`), ['join:A', 'join:B', 'leave:B'], 'silent above the cap')
+  t.same(await s.members('big'), ['A'], 'members() still tells everything')
 })

@@ -1,0 +1,76 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect as tcpConnect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { ROOT } from '../server-process.js'
+import { freePort } from '../redis/redis-server.js'
+
+export const NGINX = process.env.NGINX ?? '/usr/sbin/nginx'
+
+export function requireNginx (t: Test): boolean {
+  if (spawnSync(NGINX, ['-v']).status === 0) return true
+  const why = `nginx not found at ${NGINX}: install it with 'apt-get install nginx'`
+  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') t.fail(why)
+  else { console.error(`\n!!! SKIPPING NGINX TESTS: ${why}\n`); t.skip(why, () => {}) }
+  return false
+}
+
+/** deploy/nginx.conf with the test's ports, paths and read timeout: the shipped site, not a copy. */
+export function renderSite (listenPort: number, upstreams: number[], readTimeout: string): string {
+  let site = readFileSync(join(ROOT, 'deploy/nginx.conf'), 'utf8')
+  const servers = upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n')
+  site = site.replace(/( {4}server 127\.0\.0\.1:\d+ [^\n]*\n)+/, `${servers}\n`)
+  site = site.replace('    listen 80;\n    listen [::]:80;\n', `    listen 127.0.0.1:${listenPort};\n`)
+  site = site.replaceAll('root /srv/realtime/public;', `root ${join(ROOT, 'public')};`)
+  site = site.replace(/proxy_read_timeout \d+s;/, `proxy_read_timeout ${readTimeout};`)
+  site = site.replace(/proxy_send_timeout \d+s;/, `proxy_send_timeout ${readTimeout};`)
+  if (!site.includes(`listen 127.0.0.1:${listenPort}`) || !site.includes(servers)) throw new Error('deploy/nginx.conf changed shape: update renderSite')
+  return site
+}
+
+/** A real nginx with its own prefix, in the foreground, on a free loopback port. */
+export async function startNginx (t: Test, upstreams: number[], readTimeout = '75s'): Promise<{ port: number, http: string, ws: string, child: ChildProcess }> {
+  const dir = mkdtempSync(join(tmpdir(), 'rt-nginx-'))
+  const port = await freePort()
+  for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d))
+  writeFileSync(join(dir, 'site.conf'), renderSite(port, upstreams, readTimeout))
+  writeFileSync(join(dir, 'nginx.conf'), `
+daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  types { text/html html; application/javascript js; text/css css; image/png png; }
+  default_type application/octet-stream;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  include ${dir}/site.conf;
+}
+`)
+  const child = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d) => { stderr += String(d) })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const until = Date.now() + 10_000
+  while (!(await canConnect(port))) {
+    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`)
+    if (Date.now() > until) throw new Error(`nginx did not listen: ${stderr}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  return { port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, child }
+}
+
+async function canConnect (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = tcpConnect(port, '127.0.0.1')
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+}
