@@ -227,8 +227,11 @@ async function settle (pid: number, maxMs: number): Promise<void> {
  * ratios compare runs seconds apart rather than minutes apart (the VM's speed drifts). Ours goes
  * last in each scenario: a room fill it cannot finish leaves it busy, and must not load the others.
  */
+/** scenarios short enough to run again when other work disturbed them */
+const RETRYABLE = new Set<Task['kind']>(['echo', 'handshake', 'time', 'idle'])
+
 async function benchAll (names: ServerName[], tasks: Array<{ group: string, task: Task }>,
-  env: Record<string, string>, rows: Row[], quietSeconds: number): Promise<void> {
+  env: Record<string, string>, rows: Row[], quietSeconds: number, retryBudgetMs = 0): Promise<void> {
   await quiet(quietSeconds)
   const t0 = Date.now()
   const order = [...names].sort((a, b) => Number(a === 'ours') - Number(b === 'ours'))
@@ -243,23 +246,40 @@ async function benchAll (names: ServerName[], tasks: Array<{ group: string, task
       }
     }
     for (const { group, task } of tasks) {
-      for (const { name, running } of servers) {
-        const label = TITLE[name]
-        if (running.child.exitCode !== null) {
-          rows.push(failedRow(label, group, new Error('server exited')))
-          continue
+      // a short scenario measured while other work took a quarter core is run again (for every
+      // server, so the ratios stay same-run) while the time budget allows; the calmer attempt is kept
+      let best: Row[] | null = null
+      let bestNoise = Infinity
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const got: Row[] = []
+        for (const { name, running } of servers) {
+          const label = TITLE[name]
+          if (running.child.exitCode !== null) {
+            got.push(failedRow(label, group, new Error('server exited')))
+            continue
+          }
+          const target = { host: HOST, port: running.port, proto: PROTO[name], serverPid: running.pid }
+          const reply = await gen.run({ target, task }, 150_000)
+          // the next server's window must not pay for this one's teardown (10k closes, leave events)
+          await settle(running.pid, 15_000)
+          if (reply.error !== undefined) got.push(failedRow(label, group, new Error(reply.error)))
+          for (const w of reply.windows) {
+            const row: Row = { ...w, server: label, group }
+            got.push(row)
+            printRow(row)
+          }
         }
-        const target = { host: HOST, port: running.port, proto: PROTO[name], serverPid: running.pid }
-        const reply = await gen.run({ target, task }, 150_000)
-        // the next server's window must not pay for this one's teardown (10k closes, leave events)
-        await settle(running.pid, 15_000)
-        if (reply.error !== undefined) rows.push(failedRow(label, group, new Error(reply.error)))
-        for (const w of reply.windows) {
-          const row: Row = { ...w, server: label, group }
-          rows.push(row)
-          printRow(row)
+        const noise = Math.max(0, ...got.map((r) => r.otherCpu ?? 0))
+        if (noise < bestNoise) {
+          best = got
+          bestNoise = noise
         }
+        const retryable = RETRYABLE.has(task.kind) && Date.now() - t0 < retryBudgetMs
+        if (bestNoise < 0.25 || !retryable) break
+        process.stdout.write(`  (other work used ${noise.toFixed(2)} cores: running ${group} again)\n`)
+        await quiet(5)
       }
+      rows.push(...(best ?? []))
     }
   } finally {
     gen.stop()
@@ -444,7 +464,8 @@ async function main (): Promise<void> {
   process.stdout.write(`bench (${opts.quick ? 'quick' : 'full'}): ${JSON.stringify(machine())}\n`)
   const rows: Row[] = []
   const quietSeconds = opts.quick ? 3 : 15
-  await benchAll(opts.servers, tasks, opts.env, rows, quietSeconds)
+  // retries stop once the main pass has used this much, so the whole run stays under 5 min (quick: 1)
+  await benchAll(opts.servers, tasks, opts.env, rows, quietSeconds, opts.quick ? 25_000 : 110_000)
   // variants: permessage-deflate on the bare ws reference (ours has no switch for it)
   if (!opts.quick && wanted('deflate') && opts.servers.includes('ws')) {
     process.stdout.write('bare ws + permessage-deflate:\n')
