@@ -32,6 +32,13 @@ export class AppRegistry extends ConnectionRegistry {
     })
     return conn
   }
+
+  /** A handler threw: log it, close only this socket with 1011; the process and other sockets live on. */
+  fail (conn: Connection, err: unknown): void {
+    conn.endedBy = 'internal error'
+    this.log.error({ err, connId: conn.id, route: conn.route }, 'message handler failed: closing with 1011')
+    if (conn.socket.readyState === OPEN) conn.socket.close(1011, 'internal error')
+  }
 }
 
 async function registryPlugin (app: FastifyInstance) {

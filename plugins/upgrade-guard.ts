@@ -1,4 +1,11 @@
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import fp from 'fastify-plugin'
+
+// ws's own RFC 7230 parser for extension offers (ws runs it only when permessage-deflate is on, so a
+// malformed header would otherwise pass); not in ws's exports map, so loaded beside its entry point
+const require = createRequire(import.meta.url)
+const { parse: parseExtensions } = require(join(dirname(require.resolve('ws')), 'lib/extension.js')) as { parse: (header: string) => unknown }
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 declare module 'fastify' {
@@ -22,6 +29,13 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!req.ws) return
+    if (req.method !== 'GET') {
+      return await reply.code(405).header('allow', 'GET').send({ statusCode: 405, error: 'Method Not Allowed', message: 'a WebSocket upgrade must be a GET' })
+    }
+    const extensions = req.headers['sec-websocket-extensions']
+    if (extensions !== undefined && !validExtensions(extensions)) {
+      return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'invalid Sec-WebSocket-Extensions header' })
+    }
     if (req.routeOptions.config?.websocket !== true) {
       return await reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no WebSocket endpoint at ${req.url.split('?')[0]}` })
     }
@@ -38,6 +52,15 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
       return await reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'server at connection capacity' })
     }
   })
+}
+
+function validExtensions (header: string): boolean {
+  try {
+    parseExtensions(header)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** A browser's page on the same host as the request (the Host header, or X-Forwarded-Host behind a trusted proxy). */

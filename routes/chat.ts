@@ -34,14 +34,19 @@ export default async function chatRoutes (fastify: FastifyInstance) {
     const session = new ChatSession(conn, room, name, conn.id, app.hub.options)
     // listeners first, before any await: ws drops frames that arrive with no listener
     socket.on('message', (data, isBinary) => {
-      const buf = data as Buffer
-      conn.messagesIn++
-      conn.bytesIn += buf.length
-      if (isBinary) {
-        socket.close(1003, 'chat accepts text frames only')
-        return
+      // a throw here would reach uncaughtException (neither error handler sees it): catch at the edge
+      try {
+        const buf = data as Buffer
+        conn.messagesIn++
+        conn.bytesIn += buf.length
+        if (isBinary) {
+          socket.close(1003, 'chat accepts text frames only')
+          return
+        }
+        app.hub.receive(session, buf.toString('utf8'))
+      } catch (err) {
+        app.registry.fail(conn, err)
       }
-      app.hub.receive(session, buf.toString('utf8'))
     })
     socket.on('close', () => app.hub.close(session))
     app.hub.open(session, req.query.since, req.query.epoch).catch(() => {})

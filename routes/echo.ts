@@ -9,10 +9,14 @@ export default async function echoRoutes (app: FastifyInstance) {
     const conn = app.registry.open(socket, req, { route: 'echo' })
     // attach before any await: ws drops frames that arrive with no listener
     socket.on('message', (data, isBinary) => {
-      const buf = data as Buffer
-      conn.messagesIn++
-      conn.bytesIn += buf.length
-      conn.send(buf, isBinary ? BINARY : TEXT)
+      try {
+        const buf = data as Buffer
+        conn.messagesIn++
+        conn.bytesIn += buf.length
+        conn.send(buf, isBinary ? BINARY : TEXT)
+      } catch (err) {
+        app.registry.fail(conn, err) // never reaches uncaughtException
+      }
     })
   })
 }

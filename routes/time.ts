@@ -34,11 +34,15 @@ export default async function timeRoutes (fastify: FastifyInstance) {
     const interval = req.query.interval ?? app.config.TIME_INTERVAL_MS
     const conn = app.registry.open(socket, req, { route: 'time' })
     socket.on('message', (data, isBinary) => {
-      const buf = data as Buffer
-      conn.messagesIn++
-      conn.bytesIn += buf.length
-      // {"type":"ping"} -> {"type":"pong","ts"}: lets a page measure its round-trip on the same socket
-      if (!isBinary && buf.length < 64 && isPing(buf)) conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
+      try {
+        const buf = data as Buffer
+        conn.messagesIn++
+        conn.bytesIn += buf.length
+        // {"type":"ping"} -> {"type":"pong","ts"}: lets a page measure its round-trip on the same socket
+        if (!isBinary && buf.length < 64 && isPing(buf)) conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
+      } catch (err) {
+        app.registry.fail(conn, err)
+      }
     })
     // the timer membership dies with the socket: nothing leaks
     socket.on('close', () => groups.delete(interval, conn))

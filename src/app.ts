@@ -49,6 +49,13 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     trustProxy: config.TRUST_PROXY as boolean | string[],
     // sockets are closed by the registry on shutdown; idle keep-alive HTTP ones by Fastify
     forceCloseConnections: 'idle',
+    // slowloris: a request (an upgrade included) must deliver its headers within HEADERS_TIMEOUT_MS and
+    // finish within 3x that; Node checks at most every second. Upgraded sockets leave this accounting.
+    requestTimeout: config.HEADERS_TIMEOUT_MS * 3,
+    http: {
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, config.HEADERS_TIMEOUT_MS)
+    },
     return503OnClosing: true
   })
 
@@ -57,6 +64,10 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(websocket, {
     options: {
       maxPayload: config.MAX_PAYLOAD_BYTES,
+      // ws 8.23's guards, explicit so they do not change under us: a message in more than 1,024 fragments,
+      // or a frame trickled in more than 1,024 chunks, is refused with 1008 before it can pile up
+      maxFragments: 1024,
+      maxBufferedChunks: 1024,
       // the registry tracks sockets; ws's own Set would be a second copy of every entry
       clientTracking: false
     },

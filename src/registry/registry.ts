@@ -15,6 +15,7 @@ export interface SocketLike {
 export interface LogLike {
   info (obj: object, msg: string): void
   warn (obj: object, msg: string): void
+  error (obj: object, msg: string): void
 }
 
 export const OPEN = 1

@@ -24,7 +24,7 @@ class FakeSocket extends EventEmitter implements SocketLike {
 function logger () {
   const lines: Array<{ obj: Record<string, unknown>, msg: string }> = []
   const push = (obj: object, msg: string) => { lines.push({ obj: obj as Record<string, unknown>, msg }) }
-  return { log: { info: push, warn: push }, lines }
+  return { log: { info: push, warn: push, error: push }, lines }
 }
 
 t.test('add/remove keep counts and log connect and close', async (t) => {
