@@ -1,0 +1,48 @@
+// What the orchestrator asks of the load generator, and what comes back (over the IPC channel).
+
+/** `ws`: our server and the bare ws reference (plain WebSocket frames); `sio`: Engine.IO v4 / Socket.IO v5 framing. */
+export type Proto = 'ws' | 'sio'
+
+export interface Target {
+  host: string
+  port: number
+  proto: Proto
+  /** the server process, sampled from /proc during each measurement window */
+  serverPid: number
+}
+
+export type Task =
+  | { kind: 'echo', sockets: number, size: number, inflight: number, warmupMs: number, durationMs: number, deflate?: boolean }
+  | { kind: 'fanout', sizes: number[], oneMs: number, floodMs: number, fillTimeoutMs: number }
+  | { kind: 'time', sockets: number, durationMs: number }
+  | { kind: 'idle', sockets: number, settleMs: number }
+  | { kind: 'handshake', concurrency: number, durationMs: number }
+  | { kind: 'hold', sockets: number, holdMs: number }
+
+export interface Request { id: number, target: Target, task: Task }
+
+/** One measured window. Times in ms, CPU in seconds, memory in bytes. */
+export interface Window {
+  label: string
+  /** what was counted: messages, deliveries, handshakes, sockets */
+  unit: string
+  count: number
+  seconds: number
+  rate: number
+  p50Ms?: number
+  p99Ms?: number
+  maxMs?: number
+  serverCpuSec: number
+  /** server CPU per counted unit, µs */
+  serverCpuUs: number
+  serverRssBytes: number
+  /** load generator's CPU as a share of one core over the window (0..1) */
+  loadgenCpu: number
+  /** CPU used by the rest of the machine over the window, in cores: above ~0.2 the window is suspect */
+  otherCpu?: number
+  /** extra numbers specific to the scenario */
+  extra?: Record<string, number | string>
+  error?: string
+}
+
+export interface Reply { id: number, windows: Window[], error?: string }
