@@ -79,8 +79,11 @@ export function parseClientFrame (raw: string, maxLength: number): ClientFrame {
       return { type: 'ping' }
     case undefined:
       return { type: 'error', code: 'invalid', message: 'frame needs "type"', cid }
-    default:
-      return { type: 'error', code: 'unknown_type', message: `unknown type ${JSON.stringify(String(type).slice(0, 32))}`, cid }
+    default: {
+      // never String() an untrusted value: an object can carry a toString that is not a function (found by fuzzing)
+      const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 32)) : `of JSON type ${Array.isArray(type) ? 'array' : typeof type}`
+      return { type: 'error', code: 'unknown_type', message: `unknown type ${shown}`, cid }
+    }
   }
 }
 

@@ -23,6 +23,12 @@ t.test('protocol frames', async (t) => {
   t.match(parseClientFrame('abcdef', 5), { type: 'error', code: 'too_long' })
 })
 
+t.test('a type that is not a string never throws (fuzzing found {"type":[{"toString":1e308}]})', async (t) => {
+  for (const raw of ['{"type":[{"toString":1e308}]}', '{"type":{"toString":null}}', '{"type":{"valueOf":1,"toString":2}}', '{"type":123}']) {
+    t.match(parseClientFrame(raw, 100), { type: 'error', code: 'unknown_type' }, raw)
+  }
+})
+
 t.test('__proto__ keys do not reach the prototype', async (t) => {
   const f = parseClientFrame('{"type":"message","text":"x","__proto__":{"polluted":true}}', 100)
   t.same(f, { type: 'message', text: 'x', cid: undefined })
