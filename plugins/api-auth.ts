@@ -6,6 +6,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler for backend endpoints (publish, admin): Bearer API_TOKEN, 403 when no token is configured */
     requireApiToken: (req: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** whether the request carries the configured API_TOKEN (false when none is configured) */
+    hasApiToken: (req: FastifyRequest) => boolean
     /** a preHandler for an optional bearer token (e.g. METRICS_TOKEN): open when the token is unset */
     bearerGuard: (token: string | undefined, what: string) => (req: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
@@ -34,6 +36,8 @@ async function apiAuthPlugin (app: FastifyInstance) {
       return await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: 'missing or wrong bearer token' })
     }
   })
+
+  app.decorate('hasApiToken', (req: FastifyRequest) => expected !== undefined && bearerMatches(req, expected))
 
   app.decorate('bearerGuard', (optional: string | undefined, what: string) => {
     const want = optional === undefined ? undefined : digest(optional)

@@ -106,7 +106,7 @@ async function metricsPlugin (app: FastifyInstance) {
   // every refused upgrade ends in an HTTP status before the 101; name it by what the guard or schema said
   app.addHook('onResponse', async (req, reply) => {
     if (!req.ws || reply.statusCode < 400) return
-    refusals.inc({ reason: refusalReason(reply.statusCode, lifecycle.draining) })
+    refusals.inc({ reason: req.refusal ?? refusalReason(reply.statusCode, lifecycle.draining) })
   })
 
   app.decorate('metrics', register)
@@ -121,10 +121,10 @@ function refusalReason (status: number, draining: boolean): string {
     case 401: return 'unauthorized'
     case 403: return 'origin'
     case 404: return 'not_found'
-    case 429: return 'rate_limited'
+    case 429: return 'too_many_connections'
     case 503: return draining ? 'shutting_down' : 'capacity'
     default: return `http_${status}`
   }
 }
 
-export default fp(metricsPlugin, { name: 'metrics', dependencies: ['registry', 'hub', 'lifecycle', 'api-auth'] })
+export default fp(metricsPlugin, { name: 'metrics', dependencies: ['registry', 'hub', 'lifecycle', 'api-auth', 'auth'] })

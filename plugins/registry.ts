@@ -11,7 +11,7 @@ declare module 'fastify' {
 
 /** The shared registry, taking what it needs from the upgrade request and keeping none of it. */
 export class AppRegistry extends ConnectionRegistry {
-  open (socket: WebSocket, req: FastifyRequest, info: Omit<ConnectionInfo, 'ip' | 'userAgent'>): Connection {
+  open (socket: WebSocket, req: FastifyRequest, info: Omit<ConnectionInfo, 'ip' | 'userAgent' | 'userId' | 'slot'>): Connection {
     // @fastify/websocket 11 keeps the upgrade request alive for the socket's whole life: the ServerResponse
     // stays attached to the TCP socket (_httpMessage), and its 'error' listener closes over request and
     // reply. That is ~3 KB per idle socket (IncomingMessage, ServerResponse, Fastify Request/Reply, headers,
@@ -22,8 +22,12 @@ export class AppRegistry extends ConnectionRegistry {
     const conn = this.add(socket, {
       ...info,
       ip: req.ip ?? 'unknown',
-      userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256)
+      userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
+      userId: req.identity?.userId,
+      // the cap slot claimed at the upgrade check now belongs to the entry (auth plugin)
+      slot: req.connSlot ?? undefined
     })
+    req.connSlot = null
     const log = this.log
     socket.on('error', (err) => {
       // ws has already started the close with the right code (1002/1007/1009) for protocol errors

@@ -4,6 +4,7 @@ import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provi
 import type { WebSocket } from 'ws'
 import { ChatSession } from '../src/hub/hub.js'
 import { DEFAULT_ROOM, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
+import { roomAllowed } from '../src/auth/jwt.js'
 
 const RoomParams = Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) })
 const ChatQuery = Type.Object({
@@ -20,8 +21,15 @@ const guestName = () => `guest-${randomBytes(2).toString('hex')}`
 export default async function chatRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-  // a bad display name is refused with 400 before the upgrade, like every other bad parameter
-  async function checkName (req: ChatRequest, reply: FastifyReply) {
+  // before the upgrade: a room the token's `rooms` claim does not allow is 403; a bad display name is
+  // 400, like every other bad parameter
+  async function checkJoin (req: ChatRequest, reply: FastifyReply) {
+    const room = req.params.room ?? DEFAULT_ROOM
+    if (req.identity !== null && !roomAllowed(req.identity.rooms, room)) {
+      req.refusal = 'room_forbidden'
+      req.log.info({ room, userId: req.identity.userId }, 'upgrade refused: room not in token')
+      return await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token does not allow room ${room}` })
+    }
     const parsed = parseName(req.query.name, guestName)
     if (!parsed.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: parsed.reason })
   }
@@ -29,9 +37,16 @@ export default async function chatRoutes (fastify: FastifyInstance) {
   function onChat (socket: WebSocket, req: ChatRequest) {
     const room = req.params.room ?? DEFAULT_ROOM
     const parsed = parseName(req.query.name, guestName)
-    const name = parsed.ok ? parsed.name : guestName()
+    // a token's name claim is the display name; ?name= only without one
+    const name = req.identity?.name ?? (parsed.ok ? parsed.name : guestName())
     const conn = app.registry.open(socket, req, { route: 'chat', room })
-    const session = new ChatSession(conn, room, name, conn.id, app.hub.options)
+    const session = new ChatSession(conn, room, name, app.hub.options)
+    if (req.identity !== null) {
+      app.auth.watch(conn, req.identity, true)
+      session.onRefresh = (token) => {
+        app.auth.refresh(conn, token).then((frame) => app.hub.sendTo(session, frame), (err: unknown) => app.registry.fail(conn, err))
+      }
+    }
     // listeners first, before any await: ws drops frames that arrive with no listener
     socket.on('message', (data, isBinary) => {
       // a throw here would reach uncaughtException (neither error handler sees it): catch at the edge
@@ -53,6 +68,7 @@ export default async function chatRoutes (fastify: FastifyInstance) {
   }
 
   const query = { querystring: ChatQuery }
-  app.get('/ws/chat', { websocket: true, schema: query, preHandler: checkName }, onChat)
-  app.get('/ws/chat/:room', { websocket: true, schema: { ...query, params: RoomParams }, preHandler: checkName }, onChat)
+  const preHandler = checkJoin
+  app.get('/ws/chat', { websocket: true, schema: query, preHandler }, onChat)
+  app.get('/ws/chat/:room', { websocket: true, schema: { ...query, params: RoomParams }, preHandler }, onChat)
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 /** What a browser page needs to know about the server, and nothing secret. */
 export default async function configRoutes (app: FastifyInstance) {
   app.get('/config', async () => ({
-    authMode: 'none',
+    authMode: app.auth.mode,
     chatMaxLength: app.config.CHAT_MAX_LENGTH,
     timeIntervalMs: app.config.TIME_INTERVAL_MS
   }))

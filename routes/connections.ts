@@ -7,6 +7,7 @@ const ConnectionView = Type.Object({
   room: Type.Optional(Type.String()),
   ip: Type.String(),
   userAgent: Type.String(),
+  userId: Type.Optional(Type.String()),
   connectedAt: Type.String(),
   messagesIn: Type.Integer(),
   messagesOut: Type.Integer(),
@@ -16,6 +17,7 @@ const ConnectionView = Type.Object({
 const ListQuery = Type.Object({
   route: Type.Optional(Type.Union([Type.Literal('echo'), Type.Literal('time'), Type.Literal('chat')])),
   room: Type.Optional(Type.String({ maxLength: 64 })),
+  userId: Type.Optional(Type.String({ maxLength: 256 })),
   limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })
 })
 const KickQuery = Type.Object({
@@ -32,12 +34,13 @@ export default async function connectionRoutes (fastify: FastifyInstance) {
   app.get('/connections', {
     schema: { querystring: ListQuery, response: { 200: Type.Object({ total: Type.Integer(), connections: Type.Array(ConnectionView) }) } }
   }, async (req) => {
-    const { route, room, limit } = req.query
+    const { route, room, userId, limit } = req.query
     const out = []
     let total = 0
     for (const conn of app.registry.values()) {
       if (route !== undefined && conn.route !== route) continue
       if (room !== undefined && conn.room !== room) continue
+      if (userId !== undefined && conn.userId !== userId) continue
       total++
       if (out.length < limit) out.push(conn.toJSON())
     }

@@ -7,6 +7,8 @@ const BINARY = { binary: true }
 export default async function echoRoutes (app: FastifyInstance) {
   app.get('/ws/echo', { websocket: true }, (socket, req) => {
     const conn = app.registry.open(socket, req, { route: 'echo' })
+    // closed at the token's exp; no expiring/refresh frames: every echo frame is the client's own
+    app.auth.watch(conn, req.identity, false)
     // attach before any await: ws drops frames that arrive with no listener
     socket.on('message', (data, isBinary) => {
       try {

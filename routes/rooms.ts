@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { roomAllowed, tokenOf } from '../src/auth/jwt.js'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { CID_MAX, NAME_MAX, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
 
@@ -38,15 +39,35 @@ const ErrorReply = Type.Object({ statusCode: Type.Integer(), error: Type.String(
 /** The hub over HTTP: room listing, history, and publishing for backends (Bearer API_TOKEN). */
 export default async function roomRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  app.get('/rooms', { schema: { response: { 200: Type.Array(Summary) } } }, async () => await app.hub.store.rooms())
+  // With AUTH_MODE=jwt, rooms are read with the API_TOKEN (backends) or a user's token that allows the
+  // room (the same rule as joining it): history must not be open to those who may not join.
+  async function reader (req: FastifyRequest, reply: FastifyReply) {
+    const { verifier } = app.auth
+    if (verifier === null || app.hasApiToken(req)) return
+    const result = await verifier.verify(tokenOf(req.headers.authorization, req.query))
+    if (!result.ok) {
+      return await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: result.reason })
+    }
+    req.identity = result.identity
+    const { room } = req.params as { room?: string }
+    if (room !== undefined && !roomAllowed(result.identity.rooms, room)) {
+      return await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token does not allow room ${room}` })
+    }
+  }
 
-  app.get('/rooms/:room', { schema: { params: RoomParams, response: { 200: Detail } } }, async (req) => {
+  app.get('/rooms', { onRequest: reader, schema: { response: { 200: Type.Array(Summary) } } }, async (req) => {
+    const rooms = await app.hub.store.rooms()
+    const allowed = req.identity?.rooms
+    return allowed === undefined ? rooms : rooms.filter((r) => roomAllowed(allowed, r.room))
+  })
+
+  app.get('/rooms/:room', { onRequest: reader, schema: { params: RoomParams, response: { 200: Detail } } }, async (req) => {
     const { room } = req.params
     const [summary, members] = await Promise.all([app.hub.store.summary(room), app.hub.store.members(room)])
     return { room, members, seq: summary.seq, epoch: summary.epoch }
   })
 
-  app.get('/rooms/:room/history', { schema: { params: RoomParams, querystring: HistoryQuery, response: { 200: History } } }, async (req) => {
+  app.get('/rooms/:room/history', { onRequest: reader, schema: { params: RoomParams, querystring: HistoryQuery, response: { 200: History } } }, async (req) => {
     const { since, limit, epoch } = req.query
     const backlog = await app.hub.store.backlog(req.params.room, since, epoch, limit)
     return { room: req.params.room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages }

@@ -9,11 +9,14 @@ const TimeQuery = Type.Object({
   interval: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
 }, { additionalProperties: true })
 
-function isPing (buf: Buffer): boolean {
+/** The time socket's only client frames: `{"type":"ping"}`, and `{"type":"refresh","token"}` with auth. */
+function clientFrame (buf: Buffer): { type?: unknown, token?: unknown } | null {
+  if (buf[0] !== 0x7b /* { */) return null
   try {
-    return (JSON.parse(buf.toString('utf8')) as { type?: unknown } | null)?.type === 'ping'
+    const frame = JSON.parse(buf.toString('utf8')) as unknown
+    return typeof frame === 'object' && frame !== null ? frame as { type?: unknown, token?: unknown } : null
   } catch {
-    return false
+    return null
   }
 }
 
@@ -33,13 +36,20 @@ export default async function timeRoutes (fastify: FastifyInstance) {
   app.get('/ws/time', { websocket: true, schema: { querystring: TimeQuery } }, (socket, req) => {
     const interval = req.query.interval ?? app.config.TIME_INTERVAL_MS
     const conn = app.registry.open(socket, req, { route: 'time' })
+    app.auth.watch(conn, req.identity, true)
     socket.on('message', (data, isBinary) => {
       try {
         const buf = data as Buffer
         conn.messagesIn++
         conn.bytesIn += buf.length
+        // a token is a few hundred bytes to a few KB; nothing else the time socket takes is longer than a ping
+        if (isBinary || buf.length > 16_384) return
+        const frame = clientFrame(buf)
         // {"type":"ping"} -> {"type":"pong","ts"}: lets a page measure its round-trip on the same socket
-        if (!isBinary && buf.length < 64 && isPing(buf)) conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
+        if (frame?.type === 'ping') conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
+        else if (frame?.type === 'refresh') {
+          app.auth.refresh(conn, frame.token).then((reply) => conn.send(JSON.stringify(reply), TEXT), (err: unknown) => app.registry.fail(conn, err))
+        }
       } catch (err) {
         app.registry.fail(conn, err)
       }

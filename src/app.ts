@@ -13,6 +13,8 @@ import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
 import heartbeatPlugin from '../plugins/heartbeat.js'
 import hubPlugin from '../plugins/hub.js'
 import apiAuthPlugin from '../plugins/api-auth.js'
+import authPlugin from '../plugins/auth.js'
+import { redactToken } from './auth/jwt.js'
 import metricsPlugin from '../plugins/metrics.js'
 import healthRoutes from '../routes/health.js'
 import echoRoutes from '../routes/echo.js'
@@ -38,13 +40,22 @@ const publicDir = PUBLIC_DIR.includes('/dist/') ? fileURLToPath(new URL('../../p
 export function loggerOptions (config: Config) {
   return {
     level: config.LOG_LEVEL,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' }
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+    // a browser's connection token travels in the upgrade URL (?token=): never in a log line
+    serializers: { req: requestSerializer }
   }
+}
+
+/** Fastify's request fields, with the URL's token redacted. */
+export function requestSerializer (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
+  return { method: req.method, url: redactToken(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
-    ...(opts.loggerInstance !== undefined ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? loggerOptions(config) }),
+    ...(opts.loggerInstance !== undefined
+      ? { loggerInstance: opts.loggerInstance.child({}, { serializers: { req: requestSerializer } }) }
+      : { logger: opts.logger ?? loggerOptions(config) }),
     // Fastify accepts a hop count at run time; its typings omit the number form
     trustProxy: config.TRUST_PROXY as boolean | string[],
     // sockets are closed by the registry on shutdown; idle keep-alive HTTP ones by Fastify
@@ -88,6 +99,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   })
   await app.register(registryPlugin)
   await app.register(upgradeGuardPlugin)
+  await app.register(authPlugin)
   await app.register(heartbeatPlugin)
   await app.register(hubPlugin, opts.store !== undefined ? { store: opts.store } : {})
   await app.register(apiAuthPlugin)

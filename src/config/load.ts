@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { Value } from '@sinclair/typebox/value'
 import { EnvSchema, type Config, type Env, type TrustProxy } from './schema.js'
+import { verificationKey } from '../auth/jwt.js'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -27,6 +28,11 @@ export function loadConfig (source: Source): Config {
     throw new ConfigError(`invalid ${name}=${JSON.stringify(given)}: ${first.message}`)
   }
   const env = converted as Env
+  try {
+    verificationKey(env) // AUTH_MODE and its keys: a complete, usable set or a refusal naming what is wrong
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
   return {
     ...env,
     TRUST_PROXY: parseTrustProxy(env.TRUST_PROXY),

@@ -28,7 +28,15 @@ export const EnvSchema = Type.Object({
   PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   PRESENCE_EVENTS_MAX_MEMBERS: Type.Integer({ minimum: 0, default: 1000 }),
-  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 })
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('jwt')], { default: 'none' }),
+  // HS256 needs a key as long as the hash (RFC 7518 3.2): 32 bytes
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 1, default: 200 }),
+  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 })
 })
 export type Env = Static<typeof EnvSchema>
 

@@ -1,7 +1,7 @@
 import { FloodGuard, TokenBucket } from './rate-limit.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
 import type { Connection, LogLike } from '../registry/registry.js'
-import type { ChatMessage, Draft, HubStore, PresenceEvent, PublishResult } from './types.js'
+import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult } from './types.js'
 import { UnavailableError } from './errors.js'
 
 export interface HubOptions {
@@ -46,14 +46,18 @@ export class ChatSession {
   closed = false
   slowTimer: NodeJS.Timeout | undefined
 
+  /** presence identity: the user (several tabs count once) when authenticated, else the connection */
+  readonly memberKey: string
+  /** `{"type":"refresh","token"}` from the client; unset when authentication is off */
+  onRefresh: ((token: string) => void) | undefined
+
   constructor (
     readonly conn: Connection,
     readonly room: string,
     readonly name: string,
-    /** presence identity: the connection id (later: the user id) */
-    readonly memberKey: string,
     opts: HubOptions
   ) {
+    this.memberKey = conn.userId !== undefined ? `u:${conn.userId}` : conn.id
     const now = Date.now()
     this.bucket = new TokenBucket(opts.ratePerSec, opts.rateBurst, now)
     this.flood = new FloodGuard(opts.ratePerSec)
@@ -100,11 +104,12 @@ export class Hub {
       this.#rooms.set(session.room, members)
     }
     members.add(session)
+    const member = memberOf(session)
     try {
-      const { names, count } = await this.store.join(session.room, { key: session.memberKey, name: session.name })
+      const { names, count } = await this.store.join(session.room, member)
       session.joined = true
       if (session.closed) {
-        await this.store.leave(session.room, { key: session.memberKey, name: session.name })
+        await this.store.leave(session.room, member)
         return
       }
       const backlog = await this.store.backlog(session.room, since, epoch)
@@ -120,6 +125,7 @@ export class Hub {
         history: backlog.messages
       }
       if (backlog.truncated) welcome.truncated = true
+      if (session.conn.userId !== undefined) welcome.userId = session.conn.userId
       const queued = session.pending ?? []
       session.pending = null
       session.conn.send(JSON.stringify(welcome), TEXT)
@@ -145,7 +151,7 @@ export class Hub {
     }
     if (session.joined) {
       session.joined = false
-      this.store.leave(session.room, { key: session.memberKey, name: session.name }).catch((err: unknown) => {
+      this.store.leave(session.room, memberOf(session)).catch((err: unknown) => {
         this.#opts.log.error({ err, connId: session.conn.id, room: session.room }, 'chat leave failed')
       })
     }
@@ -157,6 +163,10 @@ export class Hub {
     switch (frame.type) {
       case 'ping':
         this.#sendJson(session, { type: 'pong', ts: Date.now() })
+        return
+      case 'refresh':
+        if (session.onRefresh !== undefined) session.onRefresh(frame.token)
+        else this.#refuse(session, 'unauthorized', 'authentication is off: nothing to refresh', undefined)
         return
       case 'error':
         this.#refuse(session, frame.code, frame.message, frame.cid)
@@ -189,7 +199,7 @@ export class Hub {
       }
       return
     }
-    const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid }
+    const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid, userId: session.conn.userId }
     // message text is logged at debug only (privacy); info lines never carry it
     this.#opts.log.debug({ connId: session.conn.id, room: session.room, cid: frame.cid, text: frame.text }, 'chat message')
     this.store.publish(session.room, draft).then((result) => {
@@ -211,7 +221,9 @@ export class Hub {
   }
 
   #presence (ev: PresenceEvent): void {
-    const frame = Buffer.from(JSON.stringify({ type: ev.type, room: ev.room, name: ev.name, ts: ev.ts }))
+    const out: Record<string, unknown> = { type: ev.type, room: ev.room, name: ev.name, ts: ev.ts }
+    if (ev.userId !== undefined) out.userId = ev.userId
+    const frame = Buffer.from(JSON.stringify(out))
     this.#fanOut(ev.room, frame, 0, ev.key)
   }
 
@@ -226,6 +238,11 @@ export class Hub {
       else this.#queue(session, frame)
     }
     if (seq > 0) this.events.delivered(members.size, Number(process.hrtime.bigint() - started) / 1e9)
+  }
+
+  /** A frame for one member (refresh answers), through the same ordered queue as everything else. */
+  sendTo (session: ChatSession, obj: object): void {
+    if (!session.closed) this.#sendJson(session, obj)
   }
 
   #sendJson (session: ChatSession, obj: object): void {
@@ -293,6 +310,10 @@ export class Hub {
     session.slowTimer = setTimeout(() => conn.socket.terminate(), SLOW_CLOSE_GRACE_MS)
     session.slowTimer.unref()
   }
+}
+
+function memberOf (session: ChatSession): Member {
+  return { key: session.memberKey, name: session.name, userId: session.conn.userId }
 }
 
 export type { ChatMessage }

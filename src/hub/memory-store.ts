@@ -19,6 +19,7 @@ interface Held {
 
 interface PresenceEntry {
   name: string
+  userId: string | undefined
   /** sockets holding this presence key (several tabs of one user count once) */
   refs: number
 }
@@ -104,7 +105,7 @@ export class MemoryStore implements HubStore {
     if (entry !== undefined) {
       entry.refs++
     } else {
-      state.members.set(member.key, { name: member.name, refs: 1 })
+      state.members.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
       // presence in a big room would cost O(members) per join, O(members²) to fill it
       if (state.members.size <= this.#presenceMax) this.#emit('join', room, member)
     }
@@ -118,7 +119,8 @@ export class MemoryStore implements HubStore {
     if (state === undefined || entry === undefined) return
     if (--entry.refs > 0) return
     state.members.delete(member.key)
-    if (state.members.size < this.#presenceMax) this.#emit('leave', room, member)
+    // the name and user the room was told at join, whichever socket of theirs leaves last
+    if (state.members.size < this.#presenceMax) this.#emit('leave', room, { key: member.key, name: entry.name, userId: entry.userId })
     this.#expire(state)
     if (state.members.size === 0 && state.held.length === 0) this.#rooms.delete(room)
   }
@@ -166,7 +168,9 @@ export class MemoryStore implements HubStore {
   }
 
   #emit (type: PresenceEvent['type'], room: string, member: Member): void {
-    this.#listener.presence({ type, room, name: member.name, ts: this.#now(), key: member.key })
+    const ev: PresenceEvent = { type, room, name: member.name, ts: this.#now(), key: member.key }
+    if (member.userId !== undefined) ev.userId = member.userId
+    this.#listener.presence(ev)
   }
 }
 

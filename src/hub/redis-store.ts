@@ -67,7 +67,41 @@ end
 return {epoch, redis.call('HGET', KEYS[1], 'seq'), redis.call('LRANGE', KEYS[2], 0, -1)}
 `
 
+// Presence counts a member once however many sockets hold its key (tabs of one user, on any instance):
+// each instance registers a key once (its set inst:<id>:members guards that, so a re-registration after an
+// outage cannot count twice) and the key's count across instances is in refs.
+// KEYS: members, refs, inst-members, rooms-set   ARGV: key, value, entry, room
+const JOIN = `
+local added = 0
+if redis.call('SADD', KEYS[3], ARGV[3]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[1], 1) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    added = 1
+  end
+end
+redis.call('SADD', KEYS[4], ARGV[4])
+return {added, redis.call('HLEN', KEYS[1])}
+`
+
+// The last registration of a key gone: remove the member and return what it was (for the leave event).
+// KEYS: members, refs, inst-members   ARGV: key, entry
+const LEAVE = `
+local value = false
+if redis.call('SREM', KEYS[3], ARGV[2]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then
+    redis.call('HDEL', KEYS[2], ARGV[1])
+    value = redis.call('HGET', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[1], ARGV[1])
+  end
+end
+return {value, redis.call('HLEN', KEYS[1])}
+`
+
+interface LocalMember { name: string, userId: string | undefined, refs: number }
+
 type RedisWithScripts = Redis & {
+  rtJoin (...args: Array<string | number>): Promise<[number, number]>
+  rtLeave (...args: Array<string | number>): Promise<[string | null, number]>
   rtPublish (...args: Array<string | number>): Promise<[string, string, number]>
   rtBacklog (...args: Array<string | number>): Promise<[string, string, string[]]>
 }
@@ -85,7 +119,7 @@ export class RedisStore implements HubStore {
   readonly #channel: string
   #listener: HubListener | undefined
   /** this instance's members, to re-register them when Redis comes back empty */
-  readonly #local = new Map<string, Map<string, string>>()
+  readonly #local = new Map<string, Map<string, LocalMember>>()
   /** last seq delivered per room, with its epoch: drops overlaps and fills gaps after the subscription was down */
   readonly #delivered = new Map<string, { epoch: string, seq: number }>()
   #beat: NodeJS.Timeout | undefined
@@ -106,6 +140,8 @@ export class RedisStore implements HubStore {
     this.#sub = new Redis(opts.url, { ...common, enableOfflineQueue: true })
     this.#cmd.defineCommand('rtPublish', { numberOfKeys: 4, lua: PUBLISH })
     this.#cmd.defineCommand('rtBacklog', { numberOfKeys: 3, lua: BACKLOG })
+    this.#cmd.defineCommand('rtJoin', { numberOfKeys: 4, lua: JOIN })
+    this.#cmd.defineCommand('rtLeave', { numberOfKeys: 3, lua: LEAVE })
     const onError = (err: Error) => opts.onError?.(err)
     this.#cmd.on('error', onError)
     this.#sub.on('error', onError)
@@ -169,33 +205,39 @@ export class RedisStore implements HubStore {
   async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
     let local = this.#local.get(room)
     if (local === undefined) { local = new Map(); this.#local.set(room, local) }
-    local.set(member.key, member.name)
-    const value = JSON.stringify({ name: member.name, inst: this.instanceId })
     const max = this.#opts.presenceMaxMembers ?? Infinity
-    const results = await this.#call(async () => await this.#cmd.multi()
-      .hset(this.#key(room, 'members'), member.key, value)
-      .sadd(this.#instMembers(this.instanceId), `${room}\n${member.key}`)
-      .sadd(`${this.#opts.prefix}rooms`, room)
-      .hlen(this.#key(room, 'members'))
-      .exec())
-    const added = Number(results?.[0]?.[1] ?? 0)
-    const count = Number(results?.[3]?.[1] ?? 0)
+    const mine = local.get(member.key)
+    if (mine !== undefined) {
+      // another socket of a member this instance already registered: nothing changes in Redis
+      mine.refs++
+      try {
+        const count = await this.#call(async () => await this.#cmd.hlen(this.#key(room, 'members')))
+        return { names: count > max ? [] : await this.members(room), count }
+      } catch (err) {
+        mine.refs-- // the caller treats a failed join as never joined: it will not leave
+        throw err
+      }
+    }
+    local.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
+    let added: number, count: number
+    try {
+      [added, count] = await this.#call(async () => await this.#register(room, member.key, member.name, member.userId))
+    } catch (err) {
+      this.#forget(room, member.key)
+      throw err
+    }
     if (count > max) return { names: [], count } // a big room: no names, no join event (O(1) per join)
     if (added === 1) await this.#presence('join', room, member)
     return { names: await this.members(room), count }
   }
 
   async leave (room: string, member: Member): Promise<void> {
-    const local = this.#local.get(room)
-    local?.delete(member.key)
-    if (local?.size === 0) this.#local.delete(room)
-    const results = await this.#call(async () => await this.#cmd.multi()
-      .hdel(this.#key(room, 'members'), member.key)
-      .srem(this.#instMembers(this.instanceId), `${room}\n${member.key}`)
-      .hlen(this.#key(room, 'members'))
-      .exec())
-    const below = Number(results?.[2]?.[1] ?? 0) < (this.#opts.presenceMaxMembers ?? Infinity)
-    if (Number(results?.[0]?.[1] ?? 0) === 1 && below) await this.#presence('leave', room, member)
+    const mine = this.#local.get(room)?.get(member.key)
+    if (mine === undefined || --mine.refs > 0) return
+    this.#forget(room, member.key)
+    const [value, count] = await this.#call(async () => await this.#cmd.rtLeave(
+      this.#key(room, 'members'), this.#key(room, 'refs'), this.#instMembers(this.instanceId), member.key, `${room}\n${member.key}`))
+    if (value !== null && count < (this.#opts.presenceMaxMembers ?? Infinity)) await this.#presence('leave', room, memberFrom(member.key, value))
   }
 
   async members (room: string): Promise<string[]> {
@@ -249,6 +291,7 @@ export class RedisStore implements HubStore {
 
   async #presence (type: PresenceEvent['type'], room: string, member: Member): Promise<void> {
     const ev: PresenceEvent = { type, room, name: member.name, ts: Date.now(), key: member.key }
+    if (member.userId !== undefined) ev.userId = member.userId
     await this.#cmd.publish(this.#channel, `p${JSON.stringify(ev)}`)
   }
 
@@ -266,33 +309,35 @@ export class RedisStore implements HubStore {
     }
   }
 
-  /** Removes every member an instance registered; only the caller whose HDEL removed an entry publishes its leave. */
+  /** Removes every member an instance registered; only the caller whose script removed a member publishes its leave. */
   async #sweep (id: string): Promise<void> {
     const entries = await this.#cmd.smembers(this.#instMembers(id))
     for (const entry of entries) {
       const [room, key] = entry.split('\n') as [string, string]
-      const hash = this.#key(room, 'members')
-      const value = await this.#cmd.hget(hash, key)
-      if (await this.#cmd.hdel(hash, key) === 1 && value !== null) {
-        const { name } = JSON.parse(value) as { name: string }
-        await this.#presence('leave', room, { key, name })
-      }
+      const [value] = await this.#cmd.rtLeave(this.#key(room, 'members'), this.#key(room, 'refs'), this.#instMembers(id), key, entry)
+      if (value !== null) await this.#presence('leave', room, memberFrom(key, value))
     }
     await this.#cmd.multi().del(this.#instMembers(id)).srem(`${this.#opts.prefix}instances`, id).exec()
   }
 
-  /** After Redis came back (maybe empty), put this instance's members back. */
+  /** After Redis came back (maybe empty), put this instance's members back (a no-op for those still there). */
   async #reregister (): Promise<void> {
     for (const [room, members] of this.#local) {
-      for (const [key, name] of members) {
-        await this.#cmd.multi()
-          .hset(this.#key(room, 'members'), key, JSON.stringify({ name, inst: this.instanceId }))
-          .sadd(this.#instMembers(this.instanceId), `${room}\n${key}`)
-          .sadd(`${this.#opts.prefix}rooms`, room)
-          .exec()
-      }
+      for (const [key, m] of members) await this.#register(room, key, m.name, m.userId)
     }
     await this.#heartbeat()
+  }
+
+  async #register (room: string, key: string, name: string, userId: string | undefined): Promise<[number, number]> {
+    const value = JSON.stringify(userId === undefined ? { name, inst: this.instanceId } : { name, userId, inst: this.instanceId })
+    return await this.#cmd.rtJoin(this.#key(room, 'members'), this.#key(room, 'refs'), this.#instMembers(this.instanceId),
+      `${this.#opts.prefix}rooms`, key, value, `${room}\n${key}`, room)
+  }
+
+  #forget (room: string, key: string): void {
+    const local = this.#local.get(room)
+    local?.delete(key)
+    if (local?.size === 0) this.#local.delete(room)
   }
 
   /** The subscription was down: deliver, in order, what local rooms missed and Redis still holds. */
@@ -338,4 +383,10 @@ function namesOf (values: string[]): string[] {
   const names: string[] = []
   for (const v of values) names.push((JSON.parse(v) as { name: string }).name)
   return names
+}
+
+/** A member as its presence entry recorded it (name and user at join). */
+function memberFrom (key: string, value: string): Member {
+  const { name, userId } = JSON.parse(value) as { name: string, userId?: string }
+  return { key, name, userId }
 }

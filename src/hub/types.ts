@@ -40,6 +40,8 @@ export interface Member {
   /** presence identity: a connection id, or a user id when one user may hold several sockets */
   key: string
   name: string
+  /** the authenticated user (AUTH_MODE=jwt); join/leave frames carry it */
+  userId?: string | undefined
 }
 
 export interface PresenceEvent {
@@ -48,6 +50,7 @@ export interface PresenceEvent {
   name: string
   ts: number
   key: string
+  userId?: string | undefined
 }
 
 export interface RoomSummary {

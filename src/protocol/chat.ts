@@ -5,11 +5,12 @@ export const DEFAULT_ROOM = 'lobby'
 export const NAME_MAX = 32
 export const CID_MAX = 64
 
-export type ErrorCode = 'invalid' | 'unknown_type' | 'too_long' | 'rate_limited' | 'unavailable'
+export type ErrorCode = 'invalid' | 'unknown_type' | 'too_long' | 'rate_limited' | 'unavailable' | 'unauthorized'
 
 export type ClientFrame =
   | { type: 'message', text: string, cid: string | undefined }
   | { type: 'ping' }
+  | { type: 'refresh', token: string }
   | { type: 'error', code: ErrorCode, message: string, cid: string | undefined }
 
 // C0 controls and DEL/C1; names are single-line labels shown to everyone
@@ -77,6 +78,12 @@ export function parseClientFrame (raw: string, maxLength: number): ClientFrame {
     }
     case 'ping':
       return { type: 'ping' }
+    case 'refresh': {
+      // a fresh connection token (AUTH_MODE=jwt); verified by the caller
+      const token = Object.hasOwn(frame, 'token') ? frame.token : undefined
+      if (typeof token !== 'string' || token === '') return { type: 'error', code: 'invalid', message: 'refresh needs "token"', cid }
+      return { type: 'refresh', token }
+    }
     case undefined:
       return { type: 'error', code: 'invalid', message: 'frame needs "type"', cid }
     default: {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { ExpiryTimer } from '../auth/expiry.js'
 
 /** What the registry needs of a WebSocket (ws's WebSocket satisfies it). */
 export interface SocketLike {
@@ -27,6 +28,25 @@ export interface ConnectionInfo {
   ip: string
   userAgent: string
   room?: string | undefined
+  /** the authenticated user (AUTH_MODE=jwt) */
+  userId?: string | undefined
+  /** the slot claimed for this socket when its upgrade was checked against the caps */
+  slot?: Slot | undefined
+}
+
+/** Per-client caps: sockets per address (every mode) and per authenticated user. */
+export interface Caps {
+  perIp: number
+  perUser: number
+}
+
+/**
+ * One socket's place in the per-address and per-user counts, taken when its upgrade is checked and
+ * given back exactly once: when the socket closes, or when the upgrade never completes.
+ */
+export class Slot {
+  held = true
+  constructor (readonly ip: string, readonly userId: string | undefined) {}
 }
 
 export interface ConnectionJSON {
@@ -35,6 +55,7 @@ export interface ConnectionJSON {
   room: string | undefined
   ip: string
   userAgent: string
+  userId?: string
   connectedAt: string
   messagesIn: number
   messagesOut: number
@@ -51,6 +72,10 @@ export class Connection {
   readonly ip: string
   readonly userAgent: string
   readonly room: string | undefined
+  readonly userId: string | undefined
+  readonly slot: Slot | undefined
+  /** closes the socket when its token expires (AUTH_MODE=jwt) */
+  expiry: ExpiryTimer | undefined
   messagesIn = 0
   messagesOut = 0
   bytesIn = 0
@@ -65,6 +90,8 @@ export class Connection {
     this.ip = info.ip
     this.userAgent = info.userAgent
     this.room = info.room
+    this.userId = info.userId
+    this.slot = info.slot
   }
 
   /** Sends one frame when the socket is open, counting it. */
@@ -83,6 +110,7 @@ export class Connection {
       room: this.room,
       ip: this.ip,
       userAgent: this.userAgent,
+      ...(this.userId !== undefined ? { userId: this.userId } : {}),
       connectedAt: new Date(this.connectedAt).toISOString(),
       messagesIn: this.messagesIn,
       messagesOut: this.messagesOut,
@@ -105,6 +133,9 @@ export interface RegistryObserver {
 export class ConnectionRegistry {
   readonly #byId = new Map<string, Connection>()
   readonly #byRoute = new Map<Route, number>()
+  /** sockets (and upgrades under way) per address and per user, for the caps */
+  readonly #perIp = new Map<string, number>()
+  readonly #perUser = new Map<string, number>()
   #drained: (() => void) | undefined
   observer: RegistryObserver | undefined
 
@@ -114,13 +145,45 @@ export class ConnectionRegistry {
     return this.#byId.size
   }
 
+  /** Which cap a new socket from `ip` (and `userId`) would pass, or undefined when it fits. */
+  overCap (ip: string, userId: string | undefined, caps: Caps): 'ip' | 'user' | undefined {
+    if ((this.#perIp.get(ip) ?? 0) >= caps.perIp) return 'ip'
+    if (userId !== undefined && (this.#perUser.get(userId) ?? 0) >= caps.perUser) return 'user'
+    return undefined
+  }
+
+  /**
+   * Checks the caps and counts the socket in the same step, so concurrent upgrades cannot all pass
+   * the check before any of them is counted. Give the slot to `add`, or `release` it.
+   */
+  claim (ip: string, userId: string | undefined, caps: Caps): Slot | 'ip' | 'user' {
+    const over = this.overCap(ip, userId, caps)
+    if (over !== undefined) return over
+    return this.#count(new Slot(ip, userId))
+  }
+
+  /** Gives a slot back; a second call does nothing. */
+  release (slot: Slot): void {
+    if (!slot.held) return
+    slot.held = false
+    uncount(this.#perIp, slot.ip)
+    if (slot.userId !== undefined) uncount(this.#perUser, slot.userId)
+  }
+
+  /** Open sockets (and upgrades under way) from an address. */
+  countByIp (ip: string): number {
+    return this.#perIp.get(ip) ?? 0
+  }
+
   add (socket: SocketLike, info: ConnectionInfo): Connection {
-    const conn = new Connection(socket, info)
+    // a socket added without a claimed slot (tests, embedders) still counts against the caps
+    const slot = info.slot?.held === true ? info.slot : this.#count(new Slot(info.ip, info.userId))
+    const conn = new Connection(socket, { ...info, slot })
     this.#byId.set(conn.id, conn)
     this.#byRoute.set(info.route, (this.#byRoute.get(info.route) ?? 0) + 1)
     socket.on('pong', () => { conn.alive = true })
     socket.on('close', (code, reason) => this.remove(conn, code, reason))
-    this.log.info({ connId: conn.id, route: conn.route, room: conn.room, ip: conn.ip }, 'ws connected')
+    this.log.info({ connId: conn.id, route: conn.route, room: conn.room, ip: conn.ip, userId: conn.userId }, 'ws connected')
     this.observer?.opened(conn)
     return conn
   }
@@ -128,11 +191,14 @@ export class ConnectionRegistry {
   remove (conn: Connection, code: number, reason: Buffer | string): void {
     if (!this.#byId.delete(conn.id)) return
     this.#byRoute.set(conn.route, (this.#byRoute.get(conn.route) ?? 1) - 1)
+    if (conn.slot !== undefined) this.release(conn.slot)
+    conn.expiry?.stop()
     this.log.info({
       connId: conn.id,
       route: conn.route,
       room: conn.room,
       ip: conn.ip,
+      userId: conn.userId,
       code,
       reason: String(reason),
       endedBy: conn.endedBy,
@@ -142,6 +208,12 @@ export class ConnectionRegistry {
     }, 'ws closed')
     this.observer?.closed(conn, code)
     if (this.#byId.size === 0 && this.#drained !== undefined) this.#drained()
+  }
+
+  #count (slot: Slot): Slot {
+    this.#perIp.set(slot.ip, (this.#perIp.get(slot.ip) ?? 0) + 1)
+    if (slot.userId !== undefined) this.#perUser.set(slot.userId, (this.#perUser.get(slot.userId) ?? 0) + 1)
+    return slot
   }
 
   get (id: string): Connection | undefined {
@@ -178,4 +250,10 @@ export class ConnectionRegistry {
       conn.socket.terminate()
     }
   }
+}
+
+function uncount (counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 1) - 1
+  if (n <= 0) counts.delete(key)
+  else counts.set(key, n)
 }

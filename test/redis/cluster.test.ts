@@ -4,6 +4,7 @@ import WebSocket from 'ws'
 import { closed, connect, listen, type Frames } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { freePort, RedisServer, requireRedis } from './redis-server.js'
+import { mint } from '../../src/token.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 
@@ -149,6 +150,30 @@ t.test('redis cluster', async (t) => {
     t.equal((await closed(c.ws))[0], 1013)
     const echo = await connect(t, `${app.ws}/ws/echo`)
     t.equal(echo.ws.readyState, WebSocket.OPEN)
+  })
+  t.test('with auth, a user counts once across tabs on several instances: join on the first, leave after the last', async (t) => {
+    const secret = 'cluster-auth-secret-0123456789abcdef'
+    const { instances: [a, b] } = await cluster(t, redis, 2, { AUTH_MODE: 'jwt', JWT_SECRET: secret })
+    const key = { alg: 'HS256' as const, key: new TextEncoder().encode(secret) }
+    const tok = async (sub: string) => await mint(key, { sub, name: sub.toUpperCase(), ttlSeconds: 600 })
+    const watcher = await joined(t, `${a!.ws}/ws/chat/tabs?token=${await tok('watcher')}`)
+    const tabs = [
+      await joined(t, `${a!.ws}/ws/chat/tabs?token=${await tok('gina')}`),
+      await joined(t, `${a!.ws}/ws/chat/tabs?token=${await tok('gina')}`),
+      await joined(t, `${b!.ws}/ws/chat/tabs?token=${await tok('gina')}`)
+    ]
+    t.match(await watcher.frames.next('join'), { name: 'GINA', userId: 'gina' })
+    t.equal(tabs[2]!.welcome.memberCount, 2, 'three tabs of one user on two instances count once')
+    tabs[0]!.ws.close()
+    tabs[2]!.ws.close()
+    await Promise.all([closed(tabs[0]!.ws), closed(tabs[2]!.ws)])
+    tabs[1]!.ws.send('still here')
+    t.match(await watcher.frames.next('message'), { text: 'still here', userId: 'gina' })
+    t.equal(watcher.frames.all('join').length, 1, 'one join')
+    t.equal(watcher.frames.all('leave').length, 0, 'no leave while a tab is open')
+    t.same((await b!.app.inject({ url: '/rooms/tabs', headers: { authorization: `Bearer ${TOKEN}` } })).json().members.sort(), ['GINA', 'WATCHER'])
+    tabs[1]!.ws.close()
+    t.match(await watcher.frames.next('leave'), { name: 'GINA', userId: 'gina' })
   })
 })
 

@@ -1,0 +1,178 @@
+// Connection tokens: which key and algorithms verify them, what a verified identity is, and the room rule.
+// Verification is jose's (no hand-written crypto); this file only pins the algorithms and reads the claims.
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { errors, jwtVerify, type JWTPayload } from 'jose'
+import { ROOM_PATTERN, parseName } from '../protocol/chat.js'
+
+export interface AuthSettings {
+  AUTH_MODE: 'none' | 'jwt'
+  JWT_SECRET?: string | undefined
+  JWT_PUBLIC_KEY?: string | undefined
+  JWT_ISSUER?: string | undefined
+  JWT_AUDIENCE?: string | undefined
+}
+
+/** Who a verified token says is connecting. */
+export interface Identity {
+  /** the `sub` claim */
+  userId: string
+  /** the `name` claim, already checked like `?name=` */
+  name: string | undefined
+  /** the `rooms` claim: exact names, or prefixes written with a trailing `*`; undefined = every room */
+  rooms: string[] | undefined
+  /** the `exp` claim, in ms since the epoch */
+  expiresAt: number
+}
+
+export type Verified = { ok: true, identity: Identity } | { ok: false, reason: string }
+
+export type Algorithm = 'HS256' | 'RS256' | 'ES256'
+
+export interface VerificationKey {
+  key: KeyObject | Uint8Array
+  /** exactly one algorithm, fixed by the key: no `none`, no HS/RS confusion */
+  algorithm: Algorithm
+}
+
+const SUB_MAX = 256
+const ROOMS_MAX = 256
+const ROOM_OR_PREFIX = new RegExp(ROOM_PATTERN.replace('$', '\\*?$'))
+/** nbf may be this far ahead of our clock (issuers' clocks drift); exp gets no tolerance (see verify) */
+const CLOCK_TOLERANCE_S = 5
+
+/**
+ * The key that verifies tokens, and the one algorithm it accepts. Throws with a message naming the
+ * variable when the set is incomplete or the key is unusable (start-up refuses it).
+ */
+export function verificationKey (settings: AuthSettings): VerificationKey | null {
+  const { AUTH_MODE, JWT_SECRET, JWT_PUBLIC_KEY } = settings
+  if (AUTH_MODE === 'none') {
+    // a secret with auth off would look protected and be open: refuse the ambiguity
+    const stray = JWT_SECRET !== undefined ? 'JWT_SECRET' : JWT_PUBLIC_KEY !== undefined ? 'JWT_PUBLIC_KEY' : undefined
+    if (stray !== undefined) throw new Error(`${stray} is set but AUTH_MODE is none: set AUTH_MODE=jwt to require tokens, or unset ${stray}`)
+    return null
+  }
+  if (JWT_SECRET !== undefined && JWT_PUBLIC_KEY !== undefined) {
+    throw new Error('AUTH_MODE=jwt takes JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both')
+  }
+  if (JWT_SECRET !== undefined) return { key: new TextEncoder().encode(JWT_SECRET), algorithm: 'HS256' }
+  if (JWT_PUBLIC_KEY === undefined) throw new Error('AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_PUBLIC_KEY (PEM, RS256/ES256)')
+  const pem = pemFromEnv(JWT_PUBLIC_KEY)
+  if (pem.includes('PRIVATE KEY')) throw new Error('JWT_PUBLIC_KEY holds a private key: give the server the public key only')
+  let key: KeyObject
+  try {
+    key = createPublicKey(pem)
+  } catch {
+    throw new Error('JWT_PUBLIC_KEY is not a PEM public key')
+  }
+  const type = key.asymmetricKeyType
+  if (type === 'rsa') {
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error('JWT_PUBLIC_KEY: an RSA key needs at least 2048 bits')
+    return { key, algorithm: 'RS256' }
+  }
+  if (type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return { key, algorithm: 'ES256' }
+  throw new Error(`JWT_PUBLIC_KEY: unsupported key (${type ?? 'unknown'}); use RSA (RS256) or EC P-256 (ES256)`)
+}
+
+/** A PEM from an environment variable, where newlines are often written as `\n`. */
+export function pemFromEnv (value: string): string {
+  return value.includes('\\n') ? value.replaceAll('\\n', '\n') : value
+}
+
+export class TokenVerifier {
+  readonly #key: VerificationKey
+  readonly #issuer: string | undefined
+  readonly #audience: string | undefined
+  readonly #now: () => number
+
+  constructor (key: VerificationKey, settings: AuthSettings, now: () => number = Date.now) {
+    this.#key = key
+    this.#issuer = settings.JWT_ISSUER
+    this.#audience = settings.JWT_AUDIENCE
+    this.#now = now
+  }
+
+  get algorithm (): Algorithm {
+    return this.#key.algorithm
+  }
+
+  /** Verifies a compact JWT and reads its claims. Never throws: a refusal carries a reason fit for a 401 body. */
+  async verify (token: string | undefined): Promise<Verified> {
+    if (token === undefined || token === '') return { ok: false, reason: 'missing token' }
+    let payload: JWTPayload
+    try {
+      ({ payload } = await jwtVerify(token, this.#key.key, {
+        algorithms: [this.#key.algorithm],
+        ...(this.#issuer !== undefined ? { issuer: this.#issuer } : {}),
+        ...(this.#audience !== undefined ? { audience: this.#audience } : {}),
+        requiredClaims: ['sub', 'exp'],
+        clockTolerance: CLOCK_TOLERANCE_S,
+        currentDate: new Date(this.#now())
+      }))
+    } catch (err) {
+      return { ok: false, reason: refusalReason(err) }
+    }
+    // jose's tolerance applies to exp too; a token past its exp is refused here, so the socket's
+    // close at exp (see ExpiryTimer) never meets a token accepted after it
+    const expiresAt = (payload.exp as number) * 1000
+    if (expiresAt <= this.#now()) return { ok: false, reason: 'token expired' }
+    return claims(payload, expiresAt)
+  }
+}
+
+function claims (payload: JWTPayload, expiresAt: number): Verified {
+  const { sub } = payload
+  if (typeof sub !== 'string' || sub.length < 1 || sub.length > SUB_MAX) return { ok: false, reason: `invalid claims: sub must be a string of 1-${SUB_MAX} characters` }
+  let name: string | undefined
+  if (payload.name !== undefined) {
+    const parsed = typeof payload.name === 'string' ? parseName(payload.name, () => '') : { ok: false as const, reason: 'must be a string' }
+    if (!parsed.ok) return { ok: false, reason: `invalid claims: name ${parsed.reason}` }
+    name = parsed.name
+  }
+  let rooms: string[] | undefined
+  if (payload.rooms !== undefined) {
+    const list = payload.rooms
+    if (!Array.isArray(list) || list.length > ROOMS_MAX || !list.every((r) => typeof r === 'string' && ROOM_OR_PREFIX.test(r))) {
+      return { ok: false, reason: 'invalid claims: rooms must be a list of room names (a trailing * matches a prefix)' }
+    }
+    rooms = list as string[]
+  }
+  return { ok: true, identity: { userId: sub, name, rooms, expiresAt } }
+}
+
+function refusalReason (err: unknown): string {
+  if (err instanceof errors.JWTExpired) return 'token expired'
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'nbf': return 'token not yet valid'
+      case 'iss': return 'wrong issuer'
+      case 'aud': return 'wrong audience'
+      case 'iat': return 'invalid iat claim'
+      default: return `missing or invalid ${err.claim} claim`
+    }
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed'
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'bad signature'
+  return 'malformed token'
+}
+
+/** Whether a token's `rooms` claim lets its holder into `room` (no claim: every room). */
+export function roomAllowed (rooms: readonly string[] | undefined, room: string): boolean {
+  if (rooms === undefined) return true
+  for (const r of rooms) {
+    if (r.endsWith('*') ? room.startsWith(r.slice(0, -1)) : r === room) return true
+  }
+  return false
+}
+
+/** The token of a request: `Authorization: Bearer` first, else `?token=` (browsers cannot set headers on a WebSocket). */
+export function tokenOf (authorization: string | undefined, query: unknown): string | undefined {
+  if (authorization !== undefined) return /^Bearer /i.test(authorization) ? authorization.slice(7).trim() : ''
+  const token = (query as { token?: unknown } | null)?.token
+  return typeof token === 'string' ? token : undefined
+}
+
+/** A URL fit for a log line: the value of every `token` query parameter replaced. */
+export function redactToken (url: string): string {
+  return url.includes('token=') ? url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]') : url
+}

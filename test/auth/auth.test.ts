@@ -1,0 +1,302 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { once } from 'node:events'
+import t, { type Test } from 'tap'
+import { SignJWT, base64url } from 'jose'
+import WebSocket from 'ws'
+import { Frames, build, captureLogs, closed, connect, listen, upgradeStatus } from '../helper.js'
+import { startServer } from '../server-process.js'
+import { mint } from '../../src/token.js'
+
+const SECRET = 'auth-test-secret-0123456789abcdef-xyz'
+const KEY = { alg: 'HS256' as const, key: new TextEncoder().encode(SECRET) }
+const JWT = { AUTH_MODE: 'jwt', JWT_SECRET: SECRET }
+
+async function token (sub: string, extra: { name?: string, rooms?: string[], ttlSeconds?: number } = {}): Promise<string> {
+  return await mint(KEY, { sub, ttlSeconds: extra.ttlSeconds ?? 3600, name: extra.name, rooms: extra.rooms })
+}
+
+/** The status and JSON body of a refused upgrade, from a real client. */
+async function refusal (url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: { message?: string } }> {
+  const ws = new WebSocket(url, { headers })
+  return await new Promise((resolve, reject) => {
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += String(d) })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as { message?: string } }); ws.terminate() })
+    })
+    ws.on('open', () => { ws.terminate(); reject(new Error(`upgrade to ${url} was accepted`)) })
+    ws.on('error', reject)
+  })
+}
+
+const b64 = (obj: object) => base64url.encode(JSON.stringify(obj))
+const now = () => Math.floor(Date.now() / 1000)
+
+t.test('every kind of bad token gets 401 with a reason, never a 101', async (t) => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const pem = rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string
+  const { ws } = await listen(t, { ...JWT, JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'realtime' })
+  const good = { sub: 'alice', iss: 'https://issuer.test', aud: 'realtime' }
+  const sign = async (claims: object, key: Uint8Array = KEY.key) => await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(key)
+  const cases: Array<[string, string | undefined, string]> = [
+    ['missing', undefined, 'missing token'],
+    ['malformed', 'not.a.jwt', 'malformed token'],
+    ['garbage', 'abc', 'malformed token'],
+    ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...good, exp: now() + 60 })}.`, 'algorithm not allowed'],
+    ['bad signature', await sign({ ...good, exp: now() + 60 }, new TextEncoder().encode('another-secret-of-enough-length-0123456789')), 'bad signature'],
+    ['expired', await sign({ ...good, exp: now() - 10 }), 'token expired'],
+    ['not yet valid', await sign({ ...good, exp: now() + 600, nbf: now() + 300 }), 'token not yet valid'],
+    ['wrong issuer', await sign({ ...good, iss: 'https://evil.test', exp: now() + 60 }), 'wrong issuer'],
+    ['wrong audience', await sign({ ...good, aud: 'other', exp: now() + 60 }), 'wrong audience'],
+    ['no exp', await sign({ ...good }), 'missing or invalid exp claim'],
+    ['no sub', await sign({ iss: good.iss, aud: good.aud, exp: now() + 60 }), 'missing or invalid sub claim'],
+    ['bad rooms claim', await sign({ ...good, exp: now() + 60, rooms: 'lobby' }), 'invalid claims: rooms must be a list of room names (a trailing * matches a prefix)'],
+    ['bad name claim', await sign({ ...good, exp: now() + 60, name: 'a\u0007b' }), 'invalid claims: name name must not contain control characters']
+  ]
+  for (const [what, tok, reason] of cases) {
+    const url = `${ws}/ws/chat/lobby${tok === undefined ? '' : `?token=${encodeURIComponent(tok)}`}`
+    const { status, body } = await refusal(url)
+    t.equal(status, 401, `${what}: 401`)
+    t.equal(body.message, reason, `${what}: says why`)
+  }
+  // the same through the header, and on echo and time
+  for (const path of ['/ws/echo', '/ws/time', '/ws/chat']) {
+    t.equal(await upgradeStatus(`${ws}${path}`), 401, `${path} without a token: 401`)
+  }
+  t.equal(await upgradeStatus(`${ws}/ws/echo`, { headers: { authorization: 'Basic abc' } }), 401, 'a non-Bearer Authorization: 401')
+  t.test('an HS256 token signed with the RS256 public key as its secret', async (t) => {
+    const rs = await listen(t, { AUTH_MODE: 'jwt', JWT_PUBLIC_KEY: pem })
+    const confused = await new SignJWT({ sub: 'mallory', exp: now() + 60 }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(pem))
+    const { status, body } = await refusal(`${rs.ws}/ws/echo?token=${confused}`)
+    t.equal(status, 401)
+    t.equal(body.message, 'algorithm not allowed')
+    const real = await new SignJWT({ sub: 'alice', exp: now() + 60 }).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey)
+    const { ws: sock } = await connect(t, `${rs.ws}/ws/echo?token=${real}`)
+    t.equal(sock.readyState, WebSocket.OPEN, 'an RS256 token from the private key is accepted')
+  })
+})
+
+t.test('a good token in the header and in the query; name claim, userId on every chat frame', async (t) => {
+  const { ws } = await listen(t, JWT)
+  const alice = await connect(t, `${ws}/ws/chat/team?name=Ignored`, { headers: { authorization: `Bearer ${await token('alice', { name: 'Alice' })}` } })
+  const welcome = await alice.frames.next('welcome')
+  t.match(welcome, { name: 'Alice', userId: 'alice', room: 'team' }, 'the name claim overrides ?name=')
+  const bob = await connect(t, `${ws}/ws/chat/team?name=Bob&token=${await token('bob')}`)
+  t.match(await bob.frames.next('welcome'), { name: 'Bob', userId: 'bob' }, 'without a name claim, ?name= names the user')
+  t.match(await alice.frames.next('join'), { name: 'Bob', userId: 'bob' })
+  bob.ws.send(JSON.stringify({ type: 'message', text: 'hi', cid: 'c1' }))
+  t.match(await alice.frames.next('message'), { from: 'Bob', userId: 'bob', text: 'hi' })
+  bob.ws.close()
+  t.match(await alice.frames.next('leave'), { name: 'Bob', userId: 'bob' })
+  const echo = await connect(t, `${ws}/ws/echo?token=${await token('alice')}`)
+  echo.ws.send('ping?')
+  const [data] = await once(echo.ws, 'message') as [Buffer]
+  t.equal(String(data), 'ping?', 'echo works with a token')
+})
+
+t.test('the token is never logged, stored in the registry or shown by the admin API', async (t) => {
+  const { logger, lines } = captureLogs('debug')
+  const app = await build(t, { ...JWT, API_TOKEN: 'admin-token-0123456789' }, { loggerInstance: logger })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const tok = await token('alice', { name: 'Alice' })
+  const chat = await connect(t, `ws://127.0.0.1:${port}/ws/chat/lobby?token=${tok}`)
+  await chat.frames.next('welcome')
+  t.equal(await upgradeStatus(`ws://127.0.0.1:${port}/ws/chat/lobby?token=${tok}x`), 401)
+  const header = await connect(t, `ws://127.0.0.1:${port}/ws/echo`, { headers: { authorization: `Bearer ${tok}` } })
+  header.ws.close()
+  await once(header.ws, 'close')
+  const admin = await app.inject({ url: '/connections', headers: { authorization: 'Bearer admin-token-0123456789' } })
+  t.match(admin.json(), { connections: [{ route: 'chat', userId: 'alice' }] }, 'the admin API shows the user id')
+  const filtered = await app.inject({ url: '/connections?userId=nobody', headers: { authorization: 'Bearer admin-token-0123456789' } })
+  t.match(filtered.json(), { total: 0 }, 'and filters by it')
+  t.notOk(admin.body.includes(tok.split('.')[2]!), 'and not the token')
+  chat.ws.close()
+  await once(chat.ws, 'close')
+  const all = lines.map((l) => JSON.stringify(l)).join('\n')
+  t.ok(lines.some((l) => l.msg === 'incoming request' && String((l.req as { url?: string }).url).includes('token=[redacted]')), 'the request URL is logged with the token redacted')
+  t.ok(lines.some((l) => l.msg === 'ws connected' && l.userId === 'alice'), 'connect lines carry the user id')
+  t.notOk(all.includes(tok.split('.')[2]!), 'no log line carries the token signature')
+  t.notOk(all.includes(tok.split('.')[1]!), 'nor its payload')
+})
+
+t.test('rooms claim: exact names and prefixes; others get 403 before the upgrade', async (t) => {
+  const { ws, app } = await listen(t, JWT)
+  const tok = await token('carol', { rooms: ['lobby', 'team-*'] })
+  for (const room of ['lobby', 'team-a', 'team-']) {
+    const c = await connect(t, `${ws}/ws/chat/${room}?token=${tok}`)
+    t.match(await c.frames.next('welcome'), { room }, `${room} is allowed`)
+  }
+  const c = await connect(t, `${ws}/ws/chat?token=${tok}`)
+  t.match(await c.frames.next('welcome'), { room: 'lobby' }, '/ws/chat is the lobby')
+  for (const room of ['team', 'other', 'lobby2']) {
+    const { status, body } = await refusal(`${ws}/ws/chat/${room}?token=${tok}`)
+    t.equal(status, 403, `${room} is refused`)
+    t.equal(body.message, `this token does not allow room ${room}`)
+  }
+  // the HTTP read side follows the same rule
+  t.equal((await app.inject('/rooms/lobby/history')).statusCode, 401, 'history needs a token with auth on')
+  t.equal((await app.inject({ url: '/rooms/other/history', headers: { authorization: `Bearer ${tok}` } })).statusCode, 403)
+  t.equal((await app.inject({ url: `/rooms/lobby/history?token=${tok}` })).statusCode, 200)
+  const rooms = (await app.inject({ url: '/rooms', headers: { authorization: `Bearer ${tok}` } })).json() as Array<{ room: string }>
+  t.same(rooms.map((r) => r.room).sort(), ['lobby', 'team-', 'team-a'], 'GET /rooms lists only the rooms the token allows')
+})
+
+t.test('expiry closes with 1008 at exp, after an expiring warning', async (t) => {
+  const { ws } = await listen(t, JWT)
+  const tok = await mint(KEY, { sub: 'dave', ttlSeconds: 2 })
+  const exp = JSON.parse(Buffer.from(tok.split('.')[1]!, 'base64url').toString()).exp as number
+  const chat = await connect(t, `${ws}/ws/chat/lobby?token=${tok}`)
+  const warning = await chat.frames.next('expiring')
+  t.ok(Number(warning.in) > 0 && Number(warning.in) <= 2000, `warned ${String(warning.in)} ms ahead (less than 30 s left: at once)`)
+  const echo = await connect(t, `${ws}/ws/echo?token=${tok}`)
+  const [[code, reason], [echoCode]] = await Promise.all([closed(chat.ws, 5000), closed(echo.ws, 5000)])
+  const at = Date.now()
+  t.equal(code, 1008)
+  t.equal(reason, 'token expired')
+  t.equal(echoCode, 1008, 'echo sockets expire too')
+  t.ok(at >= exp * 1000 && at < exp * 1000 + 1000, `closed ${at - exp * 1000} ms after exp`)
+  t.notOk(echo.frames.seen.some((f) => f.type === 'expiring'), 'echo gets no expiring frame')
+})
+
+t.test('refresh before expiry keeps the socket open; a token for another user does not', async (t) => {
+  const { ws } = await listen(t, JWT)
+  const chat = await connect(t, `${ws}/ws/chat/lobby?token=${await mint(KEY, { sub: 'erin', ttlSeconds: 2 })}`)
+  const time = await connect(t, `${ws}/ws/time?token=${await mint(KEY, { sub: 'erin', ttlSeconds: 2 })}`)
+  await chat.frames.next('welcome')
+  chat.ws.send(JSON.stringify({ type: 'refresh', token: await token('mallory') }))
+  t.match(await chat.frames.next('error'), { code: 'unauthorized', message: 'token is for another user' })
+  chat.ws.send(JSON.stringify({ type: 'refresh', token: 'garbage' }))
+  t.match(await chat.frames.next('error'), { code: 'unauthorized', message: 'malformed token' })
+  const fresh = await token('erin')
+  chat.ws.send(JSON.stringify({ type: 'refresh', token: fresh }))
+  const refreshed = await chat.frames.next('refreshed')
+  t.ok(Number(refreshed.exp) > now() + 3000, 'the new exp')
+  time.ws.send(JSON.stringify({ type: 'refresh', token: fresh }))
+  t.match(await time.frames.next('refreshed'), { exp: refreshed.exp }, 'time sockets refresh too')
+  // past the first token's exp, both are still open
+  await new Promise((resolve) => setTimeout(resolve, 2600))
+  t.equal(chat.ws.readyState, WebSocket.OPEN, 'chat still open after the old exp')
+  t.equal(time.ws.readyState, WebSocket.OPEN, 'time still open after the old exp')
+  chat.ws.send(JSON.stringify({ type: 'ping' }))
+  await chat.frames.next('pong')
+
+  t.test('a refused refresh leaves the old expiry standing', async (t) => {
+    const other = await connect(t, `${ws}/ws/chat/lobby?token=${await mint(KEY, { sub: 'frank', ttlSeconds: 2 })}`)
+    await other.frames.next('welcome')
+    other.ws.send(JSON.stringify({ type: 'refresh', token: await token('erin') }))
+    t.match(await other.frames.next('error'), { code: 'unauthorized' })
+    const [code] = await closed(other.ws, 4000)
+    t.equal(code, 1008, 'closed at the old exp')
+  })
+})
+
+t.test('presence counts a user once across tabs: join on the first, leave after the last', async (t) => {
+  const { ws, app } = await listen(t, JWT)
+  const watcher = await connect(t, `${ws}/ws/chat/p?token=${await token('watcher')}`)
+  await watcher.frames.next('welcome')
+  const tab1 = await connect(t, `${ws}/ws/chat/p?token=${await token('gina', { name: 'Gina' })}`)
+  await tab1.frames.next('welcome')
+  t.match(await watcher.frames.next('join'), { name: 'Gina', userId: 'gina' })
+  const tab2 = await connect(t, `${ws}/ws/chat/p?token=${await token('gina', { name: 'Gina' })}`)
+  const welcome = await tab2.frames.next('welcome')
+  t.equal(welcome.memberCount, 2, 'the second tab sees two members: the watcher and Gina once')
+  t.equal((welcome.members as string[]).filter((n) => n === 'Gina').length, 1)
+  t.same((await app.inject('/rooms/p?token=' + await token('x'))).json().members.length, 2)
+  tab1.ws.close()
+  await once(tab1.ws, 'close')
+  tab2.ws.send('still here')
+  t.match(await watcher.frames.next('message'), { text: 'still here', userId: 'gina' })
+  t.equal(watcher.frames.all('leave').length, 0, 'no leave while a tab is open')
+  t.equal(watcher.frames.all('join').length, 1, 'one join for two tabs')
+  tab2.ws.close()
+  t.match(await watcher.frames.next('leave'), { name: 'Gina', userId: 'gina' })
+})
+
+async function openMany (t: Test, url: string, n: number, opts: WebSocket.ClientOptions = {}): Promise<WebSocket[]> {
+  const out: WebSocket[] = []
+  for (let i = 0; i < n; i++) out.push((await connect(t, url, opts)).ws)
+  return out
+}
+
+t.test('per-IP cap: 429 past it, in every mode, and recovery when sockets close', async (t) => {
+  const { ws, app } = await listen(t, { MAX_CONNECTIONS_PER_IP: '3' })
+  const socks = await openMany(t, `${ws}/ws/echo`, 3)
+  const { status, body } = await refusal(`${ws}/ws/time`)
+  t.equal(status, 429)
+  t.equal(body.message, 'too many connections from this address (at most 3)')
+  const elsewhere = await connect(t, `${ws}/ws/echo`, { localAddress: '127.0.0.2' })
+  t.equal(elsewhere.ws.readyState, WebSocket.OPEN, 'another address is not capped')
+  socks[0]!.close()
+  await once(socks[0]!, 'close')
+  await connect(t, `${ws}/ws/echo`)
+  t.equal(app.registry.countByIp('127.0.0.1'), 3, 'the slot came back and was taken again')
+  const metrics = (await app.inject('/metrics')).body
+  t.match(metrics, /rt_upgrade_refusals_total\{reason="per_ip_cap"\} 1/)
+})
+
+t.test('per-IP cap counts upgrades under way: a burst cannot overshoot it', async (t) => {
+  const { ws, app } = await listen(t, { MAX_CONNECTIONS_PER_IP: '5' })
+  const attempts = Array.from({ length: 20 }, async () => await new Promise<'open' | number>((resolve) => {
+    const sock = new WebSocket(`${ws}/ws/echo`)
+    t.teardown(() => sock.terminate())
+    sock.on('open', () => resolve('open'))
+    sock.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume() })
+    sock.on('error', () => resolve(-1))
+  }))
+  const results = await Promise.all(attempts)
+  t.equal(results.filter((r) => r === 'open').length, 5, 'exactly the cap opened')
+  t.equal(results.filter((r) => r === 429).length, 15, 'the rest got 429')
+  t.equal(app.registry.countByIp('127.0.0.1'), 5)
+})
+
+t.test('per-user cap with auth: 429 past it, across addresses; recovery', async (t) => {
+  const { ws, app } = await listen(t, { ...JWT, MAX_CONNECTIONS_PER_USER: '2' })
+  const tok = await token('hank')
+  const socks = await openMany(t, `${ws}/ws/echo?token=${tok}`, 2)
+  const { status, body } = await refusal(`${ws}/ws/chat?token=${tok}`)
+  t.equal(status, 429)
+  t.equal(body.message, 'too many connections for this user (at most 2)')
+  // another user on the same address is fine
+  await connect(t, `${ws}/ws/echo?token=${await token('ivy')}`)
+  socks[1]!.close()
+  await once(socks[1]!, 'close')
+  const again = await connect(t, `${ws}/ws/chat?token=${tok}`)
+  t.match(await again.frames.next('welcome'), { userId: 'hank' }, 'a slot freed by a close is usable')
+  // refused upgrades (401, 403, 400) give their slot back
+  for (let i = 0; i < 5; i++) t.equal(await upgradeStatus(`${ws}/ws/chat/bad%20room?token=${await token('jack')}`), 400)
+  await openMany(t, `${ws}/ws/echo?token=${await token('jack')}`, 2)
+  t.equal(app.registry.countByIp('127.0.0.1'), 5, 'counts match the open sockets: hank 2, ivy 1, jack 2')
+})
+
+t.test('GET /config says the mode; a plain GET of a WebSocket URL gets the refusal too', async (t) => {
+  const app = await build(t, JWT)
+  t.match((await app.inject('/config')).json(), { authMode: 'jwt' })
+  const res = await app.inject('/ws/chat/lobby')
+  t.equal(res.statusCode, 401, 'a browser probing why its socket failed learns 401')
+  t.equal(res.json().message, 'missing token')
+  const open = await build(t)
+  t.match((await open.inject('/config')).json(), { authMode: 'none' })
+})
+
+t.test('injectWS: token in the upgrade headers', async (t) => {
+  const app = await build(t, JWT)
+  let frames: Frames | undefined
+  const sock = await app.injectWS('/ws/chat/lobby', { headers: { authorization: `Bearer ${await token('kim', { name: 'Kim' })}` } },
+    { onInit: (w) => { frames = new Frames(w) } }) // a reader before the welcome can arrive
+  t.teardown(() => sock.terminate())
+  t.match(await frames!.next('welcome'), { name: 'Kim', userId: 'kim' })
+  await t.rejects(app.injectWS('/ws/chat/lobby'), /401/, 'no token: 401')
+  await t.rejects(app.injectWS('/ws/chat/secret', { headers: { authorization: `Bearer ${await token('kim', { rooms: ['lobby'] })}` } }), /403/, 'room not in token: 403')
+})
+
+t.test('start-up refuses an incomplete or ambiguous auth setting, naming it', async (t) => {
+  for (const [env, msg] of [
+    [{ AUTH_MODE: 'jwt' }, /AUTH_MODE=jwt needs JWT_SECRET/],
+    [{ JWT_SECRET: SECRET }, /JWT_SECRET is set but AUTH_MODE is none/],
+    [{ AUTH_MODE: 'jwt', JWT_SECRET: 'short' }, /invalid JWT_SECRET/]
+  ] as const) {
+    const server = startServer(t, env as Record<string, string>)
+    await t.rejects(server, msg)
+  }
+})
