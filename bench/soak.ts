@@ -38,6 +38,7 @@ async function server (): Promise<void> {
     CHAT_RATE_BURST: '1000000',
     HISTORY_SIZE: String(HISTORY),
     MAX_CONNECTIONS: '20000',
+    MAX_CONNECTIONS_PER_IP: '20000',
     SEND_BUFFER_LIMIT_BYTES: String(64 * 1024 * 1024)
   }))
   await app.listen({ port: 0, host: '127.0.0.1' })
