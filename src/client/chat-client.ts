@@ -7,15 +7,17 @@ import { Transcript, type ChatMessage, type Entry, type Welcome } from './transc
 export interface ChatClientOptions extends RealtimeSocketOptions {
   /** ws(s)://host[:port] of the service; default: the page's own host */
   base?: string
+  /** display name (`?name=`); with auth on, the token's `name` claim wins */
   name?: string
-  token?: string
 }
 
 type Frame = Record<string, unknown> & { type: string }
 
 /**
  * Events: `entries` (detail: Entry[] to append), `members` (detail: string[]), `presence` (detail: join/leave frame),
- * `error` (detail: error frame), `welcome` (detail: welcome frame), `state` (from the socket), `outbox` (detail: size).
+ * `error` (detail: error frame), `welcome` (detail: welcome frame), `state` (from the socket), `outbox` (detail: size);
+ * with a token, from the socket: `expiring` (detail: ms left), `refreshed` (detail: new exp, unix seconds),
+ * `refreshfailed` (detail: reason).
  */
 export class ChatClient extends EventTarget {
   readonly socket: RealtimeSocket
@@ -23,6 +25,8 @@ export class ChatClient extends EventTarget {
   readonly outbox = new Outbox(Math.random().toString(36).slice(2, 10))
   members = new Set<string>()
   name: string | undefined
+  /** the token's `sub`, from the welcome (undefined while auth is off) */
+  userId: string | undefined
   #welcomed = false
 
   constructor (readonly room: string, opts: ChatClientOptions = {}) {
@@ -34,16 +38,20 @@ export class ChatClient extends EventTarget {
       if (this.name !== undefined && this.name !== '') q.set('name', this.name)
       const resume = this.transcript.resumeQuery()
       if (resume !== undefined) { q.set('since', String(resume.since)); q.set('epoch', resume.epoch) }
-      if (opts.token !== undefined && opts.token !== '') q.set('token', opts.token)
       return `${base}/ws/chat/${encodeURIComponent(room)}?${q.toString()}`
     }, { heartbeat: CHAT_HEARTBEAT, ...opts })
     this.socket.addEventListener('message', (ev) => this.#onFrame((ev as CustomEvent<string>).detail))
     this.socket.addEventListener('close', () => { this.#welcomed = false })
-    this.socket.addEventListener('state', (ev) => this.dispatchEvent(new CustomEvent('state', { detail: (ev as CustomEvent).detail })))
+    for (const type of ['state', 'expiring', 'refreshed', 'refreshfailed']) {
+      this.socket.addEventListener(type, (ev) => this.#emit(type, (ev as CustomEvent).detail))
+    }
   }
 
   connect (): void { this.socket.connect() }
   close (): void { this.socket.close() }
+
+  /** The token for every later (re)connect; an open socket is refreshed with it, a refused one tries again. */
+  setToken (token: string | undefined): void { this.socket.setToken(token) }
 
   /** Queues a message; it is sent now if the room is joined, else after the next welcome. */
   send (text: string): void {
@@ -57,8 +65,9 @@ export class ChatClient extends EventTarget {
     try { f = JSON.parse(data) as Frame } catch { return }
     switch (f.type) {
       case 'welcome': {
-        const w = f as unknown as Welcome & { name: string, members: string[] }
+        const w = f as unknown as Welcome & { name: string, members: string[], userId?: string }
         this.name = w.name
+        this.userId = w.userId
         this.members = new Set(w.members)
         this.#emit('welcome', w)
         this.#emit('members', [...this.members])

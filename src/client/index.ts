@@ -4,3 +4,4 @@ export { ChatClient, defaultBase, type ChatClientOptions } from './chat-client.j
 export { Transcript, type Entry, type ChatMessage, type Welcome } from './transcript.js'
 export { Outbox } from './outbox.js'
 export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js'
+export { withToken, refreshFrame, TOKEN_EXPIRED, type RefreshMode } from './token.js'

@@ -1,6 +1,8 @@
 // The demo page: three panels on the client module. All user-supplied text goes through textContent.
+// It asks GET /config first: with authMode "jwt" it shows a token field, and every socket carries the token.
 import { ChatClient, defaultBase } from './chat-client.js'
 import { RealtimeSocket, type StateDetail } from './realtime-socket.js'
+import { TOKEN_EXPIRED } from './token.js'
 import type { Entry } from './transcript.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -44,20 +46,56 @@ function badge (name: string, target: EventTarget): void {
   })
 }
 
-// echo
-const echo = new RealtimeSocket(() => `${defaultBase()}/ws/echo`)
+// auth: the token every socket uses (undefined while the server has auth off or none was entered)
+let token: string | undefined
+const tokenStatus = new Map<string, { text: string, warn: boolean }>()
+
+/** One line per panel in #auth-status: what happened to its token last. */
+function tokenNote (panel: string, text: string, warn = false): void {
+  tokenStatus.set(panel, { text, warn })
+  $('auth-status').replaceChildren(...[...tokenStatus].map(([p, s]) => {
+    const el = li(`${p}: ${s.text}`, s.warn ? 'warn' : undefined)
+    el.dataset.panel = p
+    return el
+  }))
+}
+
+const clock = (ms: number): string => new Date(ms).toLocaleTimeString(undefined, { hour12: false })
+
+/** Token events of a socket (or chat client) shown in #auth-status; chat and time get frames, echo only a close. */
+function watchToken (panel: string, target: EventTarget, socket: RealtimeSocket): void {
+  socket.addEventListener('open', () => { if (token !== undefined) tokenNote(panel, 'connected with the token') })
+  socket.addEventListener('close', (ev) => {
+    const d = (ev as CustomEvent<{ code: number, reason: string }>).detail
+    if (d.code === TOKEN_EXPIRED.code && d.reason === TOKEN_EXPIRED.reason) tokenNote(panel, 'token expired: enter a new one', true)
+  })
+  target.addEventListener('expiring', (ev) => {
+    const ms = (ev as CustomEvent<number>).detail
+    tokenNote(panel, `token expires at ${clock(Date.now() + ms)}: enter a new one to stay connected`, true)
+  })
+  target.addEventListener('refreshed', (ev) => {
+    tokenNote(panel, `token refreshed, valid until ${clock((ev as CustomEvent<number>).detail * 1000)}`)
+  })
+  target.addEventListener('refreshfailed', (ev) => {
+    tokenNote(panel, `new token refused (${(ev as CustomEvent<string>).detail}); the old one still holds`, true)
+  })
+}
+
+// echo: the server echoes every frame, so a new token means a reconnect, not a refresh frame
+const echo = new RealtimeSocket(() => `${defaultBase()}/ws/echo`, { refresh: 'reconnect' })
 badge('echo', echo)
+watchToken('echo', echo, echo)
 echo.addEventListener('message', (ev) => append($('echo-log'), li(String((ev as CustomEvent).detail))))
 $('echo-form').addEventListener('submit', (ev) => {
   ev.preventDefault()
   const input = $<HTMLInputElement>('echo-input')
   if (echo.send(input.value)) input.value = ''
 })
-echo.connect()
 
 // time, with round-trip measured by ping/pong on the same socket
 const time = new RealtimeSocket(() => `${defaultBase()}/ws/time`)
 badge('time', time)
+watchToken('time', time, time)
 let pingSent = 0
 time.addEventListener('message', (ev) => {
   const f = JSON.parse(String((ev as CustomEvent).detail)) as { type: string, iso?: string, epochMs?: number }
@@ -72,7 +110,6 @@ time.addEventListener('message', (ev) => {
 })
 setInterval(() => { if (time.send('{"type":"ping"}')) pingSent = performance.now() }, 2000)
 time.addEventListener('open', () => { if (time.send('{"type":"ping"}')) pingSent = performance.now() })
-time.connect()
 
 // chat
 let chat: ChatClient | undefined
@@ -86,6 +123,7 @@ function render (entries: Entry[]): void {
     const from = document.createElement('span')
     from.className = 'from'
     from.textContent = e.message.from
+    if (e.message.userId !== undefined) from.title = `user id: ${e.message.userId}`
     const text = document.createElement('span')
     text.className = 'text'
     text.textContent = e.message.text
@@ -99,14 +137,15 @@ function join (): void {
   transcript.replaceChildren()
   const name = $<HTMLInputElement>('chat-name').value.trim()
   const room = $<HTMLInputElement>('chat-room').value.trim() || 'lobby'
-  const token = $<HTMLInputElement>('chat-token').value.trim()
   const c = new ChatClient(room, { name, token })
   chat = c
   badge('chat', c)
+  watchToken('chat', c, c.socket)
   c.addEventListener('entries', (ev) => render((ev as CustomEvent<Entry[]>).detail))
   c.addEventListener('welcome', (ev) => {
-    const w = (ev as CustomEvent<{ name: string }>).detail
+    const w = (ev as CustomEvent<{ name: string, userId?: string }>).detail
     $<HTMLInputElement>('chat-name').value = w.name
+    if (w.userId !== undefined) $('auth-user').textContent = w.userId
   })
   c.addEventListener('members', (ev) => {
     const names = (ev as CustomEvent<string[]>).detail
@@ -136,12 +175,31 @@ $('chat-form').addEventListener('submit', (ev) => {
   input.focus()
 })
 
-// show the token field when the server asks for one (GET /config exposes no secret)
+/** Every socket uses `next` from now on: chat and time refresh in place, echo reconnects, refused ones try again. */
+function setToken (next: string): void {
+  token = next === '' ? undefined : next
+  for (const [panel, target] of [['echo', echo], ['time', time], ['chat', chat]] as const) {
+    if (target === undefined) continue
+    tokenNote(panel, 'new token applied')
+    target.setToken(token)
+  }
+}
+
+$('auth-form').addEventListener('submit', (ev) => {
+  ev.preventDefault()
+  setToken($<HTMLInputElement>('auth-token').value.trim())
+})
+
+// GET /config first (it exposes no secret): show the token field when the server asks for one, then connect
 fetch('/config').then(async (res) => {
   if (!res.ok) return
   const cfg = await res.json() as { authMode?: string }
   if (cfg.authMode === 'jwt') document.querySelectorAll<HTMLElement>('[data-auth]').forEach((el) => { el.hidden = false })
-}).catch(() => {}).finally(join)
+}).catch(() => {}).finally(() => {
+  echo.connect()
+  time.connect()
+  join()
+})
 
 // for tests and curious developers
-Object.assign(window, { realtime: { echo, time, get chat () { return chat } } })
+Object.assign(window, { realtime: { echo, time, get chat () { return chat }, setToken } })

@@ -1,6 +1,8 @@
 // A WebSocket that survives the real world: reconnects with capped, jittered backoff, notices half-open
-// connections with an app-level ping, and gives up when the server refuses the handshake with a 4xx.
+// connections with an app-level ping, gives up when the server refuses the handshake with a 4xx, and carries an
+// auth token: in the URL of every handshake, refreshed on the open socket before it expires.
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
+import { closeAction, newTokenAction, refreshFrame, tokenFrame, withToken, type RefreshMode } from './token.js'
 
 export type StateName = 'CONNECTING' | 'OPEN' | 'CLOSING' | 'CLOSED'
 
@@ -17,6 +19,10 @@ export interface RealtimeSocketOptions {
   binaryType?: BinaryType
   /** statuses that mean "do not retry" when the handshake is refused */
   refuseStatuses?: number[]
+  /** auth token (a JWT), sent as `?token=` on every handshake; change it with `setToken` */
+  token?: string
+  /** how an open socket adopts a new token: `frame` (default; chat, time) or `reconnect` (echo) */
+  refresh?: RefreshMode
 }
 
 export interface StateDetail {
@@ -32,12 +38,19 @@ export const CHAT_HEARTBEAT: HeartbeatOptions = { intervalMs: 25_000, timeoutMs:
 
 /**
  * Events: `open`, `message` (detail: the data), `close` (detail: {code, reason}), `state` (detail: StateDetail).
+ * With a token: `expiring` (detail: ms until the server closes the socket unless `setToken` gives it a new token),
+ * `refreshed` (detail: the new `exp`, unix seconds), `refreshfailed` (detail: the server's reason; the old expiry
+ * stands). Token frames are also dispatched as `message`.
  */
 export class RealtimeSocket extends EventTarget {
   ws: WebSocket | undefined
   attempt = 0
   retryAt: number | undefined
   refused: StateDetail['refused']
+  /** the token the next handshake (and a refresh) uses */
+  token: string | undefined
+  #liveToken: string | undefined // the token the server holds for the current socket
+  #pendingRefresh: string | undefined
   #deliberate = false
   #opened = false
   #retryTimer: ReturnType<typeof setTimeout> | undefined
@@ -49,6 +62,7 @@ export class RealtimeSocket extends EventTarget {
   constructor (readonly url: () => string, opts: RealtimeSocketOptions = {}) {
     super()
     this.#opts = opts
+    this.token = opts.token
   }
 
   get state (): StateName {
@@ -60,7 +74,9 @@ export class RealtimeSocket extends EventTarget {
     this.refused = undefined
     clearTimeout(this.#retryTimer)
     this.retryAt = undefined
-    const ws = new WebSocket(this.url())
+    this.#liveToken = this.token
+    this.#pendingRefresh = undefined
+    const ws = new WebSocket(this.#url())
     ws.binaryType = this.#opts.binaryType ?? 'blob'
     this.ws = ws
     this.#opened = false
@@ -70,9 +86,12 @@ export class RealtimeSocket extends EventTarget {
       this.#startHeartbeat()
       this.#emitState()
       this.dispatchEvent(new Event('open'))
+      // setToken while the handshake was in flight: that handshake carried the old token
+      if (this.ws === ws && this.token !== this.#liveToken) this.#applyToken()
     }
     ws.onmessage = (ev: MessageEvent) => {
       if (this.#opts.heartbeat !== undefined) clearTimeout(this.#pongTimer)
+      if (this.token !== undefined && this.#opts.refresh !== 'reconnect') this.#onTokenFrame(ev.data)
       this.dispatchEvent(new CustomEvent('message', { detail: ev.data }))
     }
     ws.onclose = (ev: CloseEvent) => { this.#closed(ws, ev.code, ev.reason) }
@@ -84,6 +103,44 @@ export class RealtimeSocket extends EventTarget {
     if (this.ws?.readyState !== WebSocket.OPEN) return false
     this.ws.send(data)
     return true
+  }
+
+  /**
+   * Uses `token` for every later handshake (and the refusal probe). An open socket adopts it now: a refresh frame
+   * (`refresh: 'frame'`) or a reconnect (`refresh: 'reconnect'`); a socket the server refused tries again with it.
+   */
+  setToken (token: string | undefined): void {
+    this.token = token
+    this.#applyToken()
+  }
+
+  #applyToken (): void {
+    const action = newTokenAction({
+      open: this.ws?.readyState === WebSocket.OPEN,
+      refused: this.refused !== undefined,
+      stopped: this.#deliberate
+    }, this.#opts.refresh ?? 'frame')
+    if (action === 'connect') this.connect()
+    else if (action === 'reconnect') this.#reconnectNow('token changed')
+    else if (action === 'refresh' && this.token !== undefined && this.token !== '' && this.token !== this.#liveToken) {
+      this.#pendingRefresh = this.token
+      this.send(refreshFrame(this.token))
+    }
+  }
+
+  #onTokenFrame (data: unknown): void {
+    const f = tokenFrame(data)
+    if (f === undefined) return
+    if (f.type === 'expiring') {
+      this.dispatchEvent(new CustomEvent('expiring', { detail: f.in }))
+    } else if (f.type === 'refreshed') {
+      if (this.#pendingRefresh !== undefined) this.#liveToken = this.#pendingRefresh
+      this.#pendingRefresh = undefined
+      this.dispatchEvent(new CustomEvent('refreshed', { detail: f.exp }))
+    } else if (this.#pendingRefresh !== undefined) { // an unauthorized error answers our refresh
+      this.#pendingRefresh = undefined
+      this.dispatchEvent(new CustomEvent('refreshfailed', { detail: f.message }))
+    }
   }
 
   /** A deliberate close: no reconnect. */
@@ -100,16 +157,28 @@ export class RealtimeSocket extends EventTarget {
     if (ws !== this.ws) return // an abandoned socket (heartbeat timeout) reporting late
     this.#stopHeartbeat()
     this.dispatchEvent(new CustomEvent('close', { detail: { code, reason } }))
-    if (this.#deliberate) { this.#emitState(); return }
-    if (!this.#opened) {
+    const action = closeAction({
+      deliberate: this.#deliberate,
+      opened: this.#opened,
+      code,
+      reason,
+      newerToken: this.token !== this.#liveToken
+    })
+    if (action === 'stop') { this.#emitState(); return }
+    if (action === 'reconnect') { this.connect(); return }
+    if (action === 'probe') {
+      const token = this.token
       this.#checkRefusal().then((refusal) => {
-        if (refusal !== undefined) {
+        if (this.#deliberate || this.ws !== ws) return // closed or reconnected meanwhile
+        if (refusal === undefined) {
+          this.#schedule()
+        } else if (this.token !== token) {
+          this.connect() // the refused token was replaced while we asked: try the new one
+        } else {
           this.refused = refusal
           this.#emitState()
-        } else {
-          this.#schedule()
         }
-      }, () => this.#schedule())
+      }, () => { if (!this.#deliberate && this.ws === ws) this.#schedule() })
       return
     }
     this.#schedule()
@@ -117,13 +186,30 @@ export class RealtimeSocket extends EventTarget {
 
   /** A browser hides the handshake status (close 1006); ask the same URL over HTTP to learn it. */
   async #checkRefusal (): Promise<StateDetail['refused']> {
-    const http = this.url().replace(/^ws/, 'http')
+    const http = this.#url().replace(/^ws/, 'http')
     const res = await fetch(http, { cache: 'no-store' })
     const refuse = this.#opts.refuseStatuses ?? [400, 401, 403, 429]
     if (!refuse.includes(res.status)) return undefined
     let message = res.statusText
     try { message = ((await res.json()) as { message?: string }).message ?? message } catch {}
     return { status: res.status, message }
+  }
+
+  #url (): string {
+    return withToken(this.url(), this.token)
+  }
+
+  /** Replaces the open socket at once (no backoff): it is healthy, only its token changed. */
+  #reconnectNow (reason: string): void {
+    const ws = this.ws
+    if (ws !== undefined) {
+      this.ws = undefined
+      this.#stopHeartbeat()
+      ws.onopen = ws.onmessage = ws.onclose = null
+      try { ws.close(1000, reason) } catch {}
+      this.dispatchEvent(new CustomEvent('close', { detail: { code: 1000, reason } }))
+    }
+    this.connect()
   }
 
   #schedule (): void {

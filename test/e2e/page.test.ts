@@ -9,6 +9,9 @@ import { launch, SCREENSHOTS } from './browser.js'
 const XSS = '<img src=x onerror=alert(1)>'
 
 async function joinAs (page: Page, name: string, room: string): Promise<void> {
+  // the page joins the lobby once GET /config has answered, and that welcome fills in a guest name: wait for it,
+  // or it may overwrite the name typed below
+  await page.waitForFunction(() => (document.getElementById('chat-name') as HTMLInputElement).value !== '')
   await page.fill('#chat-name', name)
   await page.fill('#chat-room', room)
   await page.press('#chat-room', 'Enter') // keyboard: Enter submits the join form
@@ -39,6 +42,7 @@ t.test('two pages chat; echo and time work; hostile text shows as text', async (
     await p.goto(url)
   }
   await joinAs(ann, 'Ann', 'e2e')
+  t.equal(await ann.isVisible('#auth'), false, 'auth off (the default): no token field (GET /config was answered)')
   await joinAs(bob, XSS.slice(0, 32), 'e2e')
   await ann.waitForFunction(() => document.getElementById('member-count')?.textContent === '2')
 
@@ -106,6 +110,8 @@ t.test('a refused handshake (4xx) is not retried', async (t) => {
   const server = await startServer(t)
   const page = await context.newPage()
   await page.goto(`http://127.0.0.1:${server.port}/`)
+  // the page connects once GET /config has answered: let that settle, or its first join races the one below
+  await page.waitForFunction(() => ['echo', 'time', 'chat'].every((p) => document.querySelector(`[data-badge="${p}"]`)?.textContent === 'OPEN'))
   await page.fill('#chat-room', 'ok')
   await page.evaluate(() => { (document.getElementById('chat-room') as HTMLInputElement).value = 'bad room!' })
   await page.evaluate(() => document.getElementById('join-form')?.dispatchEvent(new Event('submit', { cancelable: true })))

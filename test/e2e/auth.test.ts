@@ -1,0 +1,133 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// The page against a server with AUTH_MODE=jwt: refused without a token, connected with one, refreshed in place.
+import { join } from 'node:path'
+import t from 'tap'
+import { SignJWT } from 'jose'
+import type { Page } from 'playwright-core'
+import { startServer } from '../server-process.js'
+import { launch, SCREENSHOTS } from './browser.js'
+
+const SECRET = 'e2e-only-secret-0123456789abcdef-0123'
+const KEY = new TextEncoder().encode(SECRET)
+const PANELS = ['echo', 'time', 'chat']
+
+async function mint (sub: string, name: string, exp: string | number = '1h'): Promise<string> {
+  return await new SignJWT({ name }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt()
+    .setExpirationTime(exp).sign(KEY)
+}
+
+async function useToken (page: Page, token: string): Promise<void> {
+  await page.fill('#auth-token', token)
+  await page.press('#auth-token', 'Enter') // keyboard: Enter submits the token form
+}
+
+async function badges (page: Page, re: RegExp): Promise<void> {
+  await page.waitForFunction(([src, panels]) => panels.every((p) =>
+    new RegExp(src).test(document.querySelector(`[data-badge="${p}"]`)?.textContent ?? '')), [re.source, PANELS] as const)
+}
+
+async function tokenNote (page: Page, panel: string, re: RegExp): Promise<string> {
+  const sel = `#auth-status li[data-panel="${panel}"]`
+  await page.waitForFunction(([s, src]) => new RegExp(src).test(document.querySelector(s)?.textContent ?? ''), [sel, re.source] as const)
+  return await page.textContent(sel) ?? ''
+}
+
+async function say (page: Page, text: string): Promise<void> {
+  await page.fill('#chat-input', text)
+  await page.press('#chat-input', 'Enter')
+}
+
+async function sees (page: Page, text: string): Promise<void> {
+  await page.waitForFunction((x) => [...document.querySelectorAll('#transcript .text')].some((e) => e.textContent === x), text)
+}
+
+t.test('auth on: refused without a token, connected with one, chat shows user ids, refresh in place', async (t) => {
+  const context = await launch(t)
+  if (context === undefined) return
+  const server = await startServer(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET })
+  const url = `http://127.0.0.1:${server.port}/`
+  const errors: string[] = []
+  const [alice, bob] = [await context.newPage(), await context.newPage()]
+  for (const p of [alice, bob]) {
+    p.on('pageerror', (e) => errors.push(e.message))
+    await p.goto(url)
+  }
+  await alice.waitForSelector('#auth-token', { state: 'visible' })
+  await badges(alice, /^REFUSED 401/)
+  t.pass('without a token every panel is refused with 401')
+  const attempts = server.lines.length
+  await alice.waitForTimeout(1000) // a retry loop would show up as more requests
+  t.equal(server.lines.length, attempts, 'and not retried')
+
+  await useToken(alice, await mint('alice', 'Alice'))
+  await badges(alice, /^OPEN$/)
+  await alice.waitForFunction(() => document.getElementById('auth-user')?.textContent === 'alice')
+  t.equal(await alice.inputValue('#chat-name'), 'Alice', 'the name claim is the chat name')
+  await useToken(bob, await mint('bob', 'Bob'))
+  await badges(bob, /^OPEN$/)
+  await alice.waitForFunction(() => document.getElementById('member-count')?.textContent === '2')
+  t.same((await alice.$$eval('#members li', (els) => els.map((e) => e.textContent))).sort(), ['Alice', 'Bob'])
+
+  await say(alice, 'hello from alice')
+  await sees(bob, 'hello from alice')
+  t.equal(await bob.getAttribute('#transcript li[data-seq] .from', 'title'), 'user id: alice', 'the sender\'s user id is shown')
+  await alice.fill('#echo-input', 'echo with a token')
+  await alice.press('#echo-input', 'Enter')
+  await alice.waitForFunction(() => document.getElementById('echo-log')?.lastElementChild?.textContent === 'echo with a token')
+
+  // a token for another user: chat and time refuse the refresh and keep the old one
+  await alice.evaluate(() => { (window as unknown as { chatWs: unknown }).chatWs = (window as any).realtime.chat.socket.ws })
+  await useToken(alice, await mint('bob', 'Bob'))
+  t.match(await tokenNote(alice, 'chat', /refused/), /new token refused/)
+  t.match(await tokenNote(alice, 'time', /refused/), /new token refused/)
+
+  // a fresh token for the same user: refreshed on the open sockets, no reconnect
+  await useToken(alice, await mint('alice', 'Alice', '2h'))
+  t.match(await tokenNote(alice, 'chat', /refreshed/), /^chat: token refreshed, valid until \d\d:\d\d:\d\d$/)
+  t.match(await tokenNote(alice, 'time', /refreshed/), /^time: token refreshed/)
+  t.equal(await alice.evaluate(() => (window as any).realtime.chat.socket.ws === (window as any).chatWs), true,
+    'the chat socket was refreshed in place, not replaced')
+  await badges(alice, /^OPEN$/) // echo reconnected with the new token
+  await say(alice, 'after the refresh')
+  await sees(bob, 'after the refresh')
+  t.equal(await alice.textContent('#auth-user'), 'alice')
+
+  await alice.setViewportSize({ width: 390, height: 844 })
+  t.equal(await alice.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth), false,
+    'no horizontal scrolling at phone width')
+  await alice.setViewportSize({ width: 1100, height: 900 })
+  await alice.screenshot({ path: join(SCREENSHOTS, 'auth.png'), fullPage: true })
+  t.same(errors, [], 'no page errors')
+})
+
+t.test('an expiring token is announced, the server closes at exp, a new token brings every panel back', async (t) => {
+  const context = await launch(t)
+  if (context === undefined) return
+  const server = await startServer(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET })
+  const page = await context.newPage()
+  await page.goto(`http://127.0.0.1:${server.port}/`)
+  await page.waitForSelector('#auth-token', { state: 'visible' })
+  await useToken(page, await mint('carol', 'Carol', Math.floor(Date.now() / 1000) + 4))
+  await badges(page, /^OPEN$/)
+  await say(page, 'before expiry')
+  await sees(page, 'before expiry')
+  // less than 30 s left: the server says so at once
+  t.match(await tokenNote(page, 'chat', /expires/), /enter a new one/)
+  t.match(await tokenNote(page, 'time', /expires/), /enter a new one/)
+  t.ok(await page.$('#auth-status li.warn'), 'shown as a warning')
+  await page.screenshot({ path: join(SCREENSHOTS, 'auth-expiring.png'), fullPage: true })
+
+  await badges(page, /^REFUSED 401/)
+  t.pass('closed at exp; the expired token is refused, not retried')
+  for (const panel of PANELS) t.match(await tokenNote(page, panel, /expired/), /token expired: enter a new one/)
+  await page.screenshot({ path: join(SCREENSHOTS, 'auth-expired.png'), fullPage: true })
+
+  await useToken(page, await mint('carol', 'Carol'))
+  await badges(page, /^OPEN$/)
+  for (const panel of PANELS) t.match(await tokenNote(page, panel, /connected/), /connected with the token/)
+  await say(page, 'after a new token')
+  await sees(page, 'after a new token')
+  const texts = await page.$$eval('#transcript li[data-seq] .text', (els) => els.map((e) => e.textContent))
+  t.same(texts, ['before expiry', 'after a new token'], 'resumed: each message once')
+})
