@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -63,6 +63,20 @@ t.test('behind nginx', async (t) => {
     bob.ws.send('across instances')
     t.match(await ann.frames.next('message'), { from: 'Bob', text: 'across instances' })
     echo.ws.close(); time.ws.close(); ann.ws.close(); bob.ws.close()
+  })
+
+  t.test('the access log has the path of an upgrade but not its ?token=', async (t) => {
+    const secret = 'eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLW5vdC1sb2dnZWQ'
+    const sock = await connect(t, `${proxy.ws}/ws/echo?token=${secret}`)
+    sock.ws.close()
+    await once(sock.ws, 'close')
+    let log = ''
+    for (let i = 0; i < 100 && !log.includes('/ws/echo'); i++) { // nginx logs a WebSocket when it ends
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      log = readFileSync(proxy.accessLog, 'utf8')
+    }
+    t.match(log, /"GET \/ws\/echo HTTP\/1\.1" 101/, 'the upgrade is logged')
+    t.notOk(log.includes('c2VjcmV0LXBheWxvYWQ') || log.includes('token='), 'without its query string')
   })
 
   t.test('the client address: real through the trusted proxy, spoofing ignored directly', async (t) => {

@@ -18,8 +18,9 @@ export function requireNginx (t: Test): boolean {
 }
 
 /** deploy/nginx.conf with the test's ports, paths and read timeout: the shipped site, not a copy. */
-export function renderSite (listenPort: number, upstreams: number[], readTimeout: string): string {
+export function renderSite (listenPort: number, upstreams: number[], readTimeout: string, logDir: string): string {
   let site = readFileSync(join(ROOT, 'deploy/nginx.conf'), 'utf8')
+  site = site.replace('/var/log/nginx/realtime.access.log', join(logDir, 'access.log'))
   const servers = upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n')
   site = site.replace(/( {4}server 127\.0\.0\.1:\d+ [^\n]*\n)+/, `${servers}\n`)
   site = site.replace('    listen 80;\n    listen [::]:80;\n', `    listen 127.0.0.1:${listenPort};\n`)
@@ -31,11 +32,11 @@ export function renderSite (listenPort: number, upstreams: number[], readTimeout
 }
 
 /** A real nginx with its own prefix, in the foreground, on a free loopback port. */
-export async function startNginx (t: Test, upstreams: number[], readTimeout = '75s'): Promise<{ port: number, http: string, ws: string, child: ChildProcess }> {
+export async function startNginx (t: Test, upstreams: number[], readTimeout = '75s'): Promise<{ port: number, http: string, ws: string, child: ChildProcess, accessLog: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'rt-nginx-'))
   const port = await freePort()
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d))
-  writeFileSync(join(dir, 'site.conf'), renderSite(port, upstreams, readTimeout))
+  writeFileSync(join(dir, 'site.conf'), renderSite(port, upstreams, readTimeout, dir))
   writeFileSync(join(dir, 'nginx.conf'), `
 daemon off;
 master_process off;
@@ -64,7 +65,7 @@ http {
     if (Date.now() > until) throw new Error(`nginx did not listen: ${stderr}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
-  return { port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, child }
+  return { port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, child, accessLog: join(dir, 'access.log') }
 }
 
 async function canConnect (port: number): Promise<boolean> {
