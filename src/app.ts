@@ -103,7 +103,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(heartbeatPlugin)
   await app.register(hubPlugin, opts.store !== undefined ? { store: opts.store } : {})
   await app.register(apiAuthPlugin)
-  await app.register(metricsPlugin)
+  if (config.METRICS_ENABLED) await app.register(metricsPlugin)
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `${req.method} ${req.url.split('?')[0]} not found` })

@@ -27,6 +27,8 @@ export const EnvSchema = Type.Object({
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'rt:' }),
   PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  // true/false or 1/0: off leaves out the Prometheus plugin (GET /metrics is then 404)
+  METRICS_ENABLED: Type.Boolean({ default: true }),
   PRESENCE_EVENTS_MAX_MEMBERS: Type.Integer({ minimum: 0, default: 1000 }),
   HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('jwt')], { default: 'none' }),

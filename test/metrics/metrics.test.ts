@@ -144,3 +144,13 @@ t.test('log lines: JSON with connection ids and request ids; message text only a
     }
   }
 })
+
+t.test('METRICS_ENABLED=false leaves the plugin out: /metrics is 404, everything else works', async (t) => {
+  const { app, ws } = await listen(t, { METRICS_ENABLED: 'false' })
+  t.equal((await app.inject('/metrics')).statusCode, 404)
+  const a = await connect(t, `${ws}/ws/chat/m`)
+  await a.frames.next('welcome')
+  a.ws.send('counted nowhere')
+  t.match(await a.frames.next('message'), { text: 'counted nowhere', seq: 1 })
+  t.equal((await app.inject('/health')).json().connections.chat, 1)
+})
