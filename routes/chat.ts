@@ -68,7 +68,6 @@ export default async function chatRoutes (fastify: FastifyInstance) {
   }
 
   const query = { querystring: ChatQuery }
-  const preHandler = checkJoin
-  app.get('/ws/chat', { websocket: true, schema: query, preHandler }, onChat)
-  app.get('/ws/chat/:room', { websocket: true, schema: { ...query, params: RoomParams }, preHandler }, onChat)
+  app.get('/ws/chat', { websocket: true, schema: query, preHandler: checkJoin }, onChat)
+  app.get('/ws/chat/:room', { websocket: true, schema: { ...query, params: RoomParams }, preHandler: checkJoin }, onChat)
 }
