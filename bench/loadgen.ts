@@ -4,6 +4,7 @@
 // on loopback the server, not the client, is the bottleneck. Every loop is bounded in count and time.
 import { randomBytes } from 'node:crypto'
 import { connect as netConnect, type Socket } from 'node:net'
+import { constants as zlib, deflateRawSync } from 'node:zlib'
 import { cpuSeconds, machineBusySeconds, rssBytes } from './lib/proc.js'
 import type { Reply, Request, Target, Task, Window } from './lib/types.js'
 
@@ -24,11 +25,11 @@ const OP_CLOSE = 8
 const OP_PING = 9
 const OP_PONG = 10
 
-export function maskedFrame (opcode: number, payload: Buffer): Buffer {
+export function maskedFrame (opcode: number, payload: Buffer, rsv1 = false): Buffer {
   const len = payload.length
   const hl = len < 126 ? 2 : len < 65536 ? 4 : 10
   const out = Buffer.allocUnsafe(hl + 4 + len)
-  out[0] = 0x80 | opcode
+  out[0] = 0x80 | (rsv1 ? 0x40 : 0) | opcode
   if (len < 126) {
     out[1] = 0x80 | len
   } else if (len < 65536) {
@@ -43,6 +44,16 @@ export function maskedFrame (opcode: number, payload: Buffer): Buffer {
   const p = hl + 4
   for (let i = 0; i < len; i++) out[p + i] = payload[i]! ^ MASK[i & 3]!
   return out
+}
+
+/**
+ * A compressed (RSV1) text frame as a permessage-deflate client sends it: raw deflate, sync-flushed,
+ * without the trailing 00 00 ff ff. Made by a fresh compressor, so it refers to nothing before it
+ * and can be sent again and again, with or without context takeover.
+ */
+export function deflatedFrame (payload: Buffer): Buffer {
+  const z = deflateRawSync(payload, { finishFlush: zlib.Z_SYNC_FLUSH })
+  return maskedFrame(OP_TEXT, z.subarray(0, z.length - 4), true)
 }
 
 const SIO_PONG = maskedFrame(OP_TEXT, Buffer.from('3'))
@@ -62,6 +73,8 @@ class Conn {
   closed = false
   closedByServer = false
   status = 0
+  /** the 101 accepted permessage-deflate */
+  deflated = false
   pings = 0
   private hs: Buffer | null = null
   private stash: Buffer | null = null
@@ -143,6 +156,7 @@ class Conn {
         return
       }
       this.upgraded = true
+      this.deflated = /^sec-websocket-extensions:\s*permessage-deflate/im.test(buf.toString('latin1', 0, end))
       if (this.readyOn === 'upgrade') this.markReady()
       if (buf.length === end + 4) return
       chunk = buf.subarray(end + 4)
@@ -438,9 +452,10 @@ function body (size: number): string {
 
 async function echoTask (target: Target, t: Extract<Task, { kind: 'echo' }>): Promise<Window[]> {
   const payload = body(t.size)
+  // with deflate the client compresses as a real one would: the server inflates and deflates every message
   const one = target.proto === 'sio'
     ? maskedFrame(OP_TEXT, Buffer.from(`42["echo","${payload}"]`))
-    : maskedFrame(OP_TEXT, Buffer.from(payload))
+    : t.deflate === true ? deflatedFrame(Buffer.from(payload)) : maskedFrame(OP_TEXT, Buffer.from(payload))
   const batch = Buffer.concat(Array.from({ length: t.inflight }, () => one))
   const frameLen = one.length
   const samples = new Samples()
@@ -475,6 +490,7 @@ async function echoTask (target: Target, t: Extract<Task, { kind: 'echo' }>): Pr
   const deadline = performance.now() + 30_000
   const { conns, failed, statuses } = await openMany(target, t.sockets, () => wsPath(target, 'echo'), readyOn, deadline, setup, t.deflate === true)
   if (failed > 0) throw new Error(`echo: ${failed} of ${t.sockets} sockets failed to open ${JSON.stringify(statuses)}`)
+  if (t.deflate === true && conns.some((c) => !c.deflated)) throw new Error('echo: permessage-deflate was not negotiated')
   now = performance.now()
   for (const c of conns) {
     c.write(batch)
@@ -657,20 +673,41 @@ async function timeTask (target: Target, t: Extract<Task, { kind: 'time' }>): Pr
 }
 
 async function idleTask (target: Target, t: Extract<Task, { kind: 'idle' }>): Promise<Window[]> {
+  const deflate = t.deflate === true
+  const suffix = deflate ? ' deflate' : ''
   await sleep(t.settleMs / 2)
   const rss0 = rssBytes(target.serverPid)
   const meter = new Meter(target.serverPid)
   const readyOn: ReadyOn = target.proto === 'sio' ? 'sio-connect' : 'upgrade'
-  const { conns, failed, statuses } = await openMany(target, t.sockets, () => wsPath(target, 'echo'), readyOn, performance.now() + 60_000)
+  let echoed = 0
+  const setup = (c: Conn) => { c.onData = () => { echoed++ } }
+  const { conns, failed, statuses } = await openMany(target, t.sockets, () => wsPath(target, 'echo'), readyOn, performance.now() + 60_000, setup, deflate)
   if (failed > 0) throw new Error(`idle: ${failed} sockets failed ${JSON.stringify(statuses)}`)
+  if (deflate && conns.some((c) => !c.deflated)) throw new Error('idle: permessage-deflate was not negotiated')
   await sleep(t.settleMs)
-  const w = meter.finish(`idle ${t.sockets} sockets`, 'socket', t.sockets, undefined, {})
+  const w = meter.finish(`idle ${t.sockets} sockets${suffix}`, 'socket', t.sockets, undefined, {})
   const rss1 = rssBytes(target.serverPid)
   w.extra = { rssBeforeBytes: rss0, rssAfterBytes: rss1, bytesPerSocket: Math.round((rss1 - rss0) / t.sockets) }
   w.rate = 0
+  const windows = [w]
+  if (deflate) {
+    // zlib state is made on a socket's first compressed message and kept: one 2 KB message each way
+    // (inflated, echoed, deflated) shows what a socket that has talked once costs
+    const frame = deflatedFrame(Buffer.from(body(2048)))
+    const primeMeter = new Meter(target.serverPid)
+    for (const c of conns) c.write(frame)
+    const all = await until(() => echoed >= t.sockets, 30_000)
+    await sleep(t.settleMs)
+    const p = primeMeter.finish(`idle ${t.sockets} sockets deflate, 1 msg each`, 'socket', t.sockets, undefined, {})
+    const rss2 = rssBytes(target.serverPid)
+    p.extra = { rssBeforeBytes: rss0, rssAfterBytes: rss2, bytesPerSocket: Math.round((rss2 - rss0) / t.sockets), echoed }
+    p.rate = 0
+    if (!all) p.error = `${t.sockets - echoed} of ${t.sockets} messages not echoed`
+    windows.push(p)
+  }
   closeAll(conns)
   await sleep(500)
-  return [w]
+  return windows
 }
 
 async function handshakeTask (target: Target, t: Extract<Task, { kind: 'handshake' }>): Promise<Window[]> {

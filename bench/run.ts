@@ -257,6 +257,9 @@ function mergeRounds (perRound: Row[][]): Row[] {
   return out
 }
 
+/** sockets of the deflate memory scenario: ~200 KB of zlib state each once they have talked */
+const DEFLATE_IDLE_SOCKETS = 2000
+
 /** scenarios short enough to run again when other work disturbed them */
 // (not idle: its "before" must be a fresh server)
 const RETRYABLE = new Set<Task['kind']>(['echo', 'handshake', 'time'])
@@ -417,7 +420,7 @@ function goals (rows: Row[]): Goal[] {
       ratio(ours, ref), '<= 1.25x (stays linear)', (x) => x <= 1.25,
       ours !== undefined && ref !== undefined ? `ours ${ours.toFixed(2)}x, bare ws ${ref.toFixed(2)}x` : undefined)
   }
-  const idle = labels.find((x) => x.startsWith('idle '))
+  const idle = labels.find((x) => x.startsWith('idle ') && find(rows, 'bare ws', x) !== undefined)
   if (idle !== undefined) {
     const per = (s: string) => { const r = find(rows, s, idle); return r === undefined ? undefined : Number(r.extra?.bytesPerSocket) }
     const o = per('ours')
@@ -428,10 +431,55 @@ function goals (rows: Row[]): Goal[] {
       add(`${idle}: memory/socket vs bare ws`, ratio(o, w), '<= 1.2x', (v) => v <= 1.2)
     }
   }
+  out.push(...deflateGoals(rows))
   const hold = rows.find((r) => r.server === 'ours' && r.label.startsWith('hold '))
   if (hold !== undefined) {
     const dropped = Number(hold.extra?.dropped ?? 0) + Number(hold.extra?.failed ?? 0)
     out.push({ goal: `${hold.label} with heartbeats`, value: `${hold.extra?.opened ?? 0} open, ${dropped} dropped/refused`, target: '15000 open, 0 dropped', met: hold.error === undefined && dropped === 0 && Number(hold.extra?.opened) >= 15_000 })
+  }
+  return out
+}
+
+/** What permessage-deflate costs ours. The issue sets no target: reported, not judged. */
+function deflateSummary (rows: Row[]): Record<string, number | string> | undefined {
+  const echo = rows.find((r) => r.server === 'ours' && r.label.startsWith('echo ') && r.label.endsWith(' deflate') && r.error === undefined)
+  const idle = rows.find((r) => r.server === 'ours' && r.label.startsWith('idle ') && r.label.endsWith(' deflate') && r.error === undefined)
+  if (echo === undefined && idle === undefined) return undefined
+  const out: Record<string, number | string> = {}
+  if (echo !== undefined) {
+    const plain = find(rows, 'ours', echo.label.slice(0, -' deflate'.length))
+    const ref = find(rows, 'bare ws', echo.label)
+    out.echoLabel = echo.label
+    out.cpuUsPerMsg = echo.serverCpuUs
+    out.rate = echo.rate
+    if (plain !== undefined) { out.cpuUsPerMsgWithout = plain.serverCpuUs; out.rateWithout = plain.rate }
+    if (ref !== undefined) { out.bareWsCpuUsPerMsg = ref.serverCpuUs; out.bareWsRate = ref.rate }
+  }
+  if (idle !== undefined) {
+    const n = idle.label.split(' ')[1]
+    const plain = find(rows, 'ours', `idle ${n} sockets`)
+    const talked = find(rows, 'ours', `${idle.label}, 1 msg each`)
+    out.sockets = Number(n)
+    out.bytesPerSocketNegotiated = Number(idle.extra?.bytesPerSocket)
+    if (plain !== undefined) out.bytesPerSocketWithout = Number(plain.extra?.bytesPerSocket)
+    if (talked !== undefined) out.bytesPerSocketAfterOneMessage = Number(talked.extra?.bytesPerSocket)
+  }
+  return out
+}
+
+function deflateGoals (rows: Row[]): Goal[] {
+  const d = deflateSummary(rows)
+  if (d === undefined) return []
+  const out: Goal[] = []
+  const x = (a: unknown, b: unknown) => typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a'
+  const kb = (v: unknown) => typeof v === 'number' ? `${(v / 1024).toFixed(1)} KB` : 'n/a'
+  if (d.echoLabel !== undefined) {
+    out.push({ goal: `${d.echoLabel}: ours CPU/msg vs ours without deflate`, value: x(d.cpuUsPerMsg, d.cpuUsPerMsgWithout), target: 'reported', met: null, note: `${d.cpuUsPerMsg} vs ${d.cpuUsPerMsgWithout ?? 'n/a'} µs/msg` })
+    out.push({ goal: `${d.echoLabel}: ours throughput vs bare ws + deflate`, value: x(d.rate, d.bareWsRate), target: 'reported', met: null, note: `CPU/msg ${x(d.cpuUsPerMsg, d.bareWsCpuUsPerMsg)}; bare ws runs ws's default zlib options` })
+  }
+  if (d.sockets !== undefined) {
+    out.push({ goal: `idle ${d.sockets} sockets: ours memory/socket, deflate negotiated vs not`, value: x(d.bytesPerSocketNegotiated, d.bytesPerSocketWithout), target: 'reported', met: null, note: `${kb(d.bytesPerSocketNegotiated)} vs ${kb(d.bytesPerSocketWithout)}` })
+    out.push({ goal: `idle ${d.sockets} sockets: ours memory/socket after 1 deflated msg each vs no deflate`, value: x(d.bytesPerSocketAfterOneMessage, d.bytesPerSocketWithout), target: 'reported', met: null, note: `${kb(d.bytesPerSocketAfterOneMessage)} vs ${kb(d.bytesPerSocketWithout)}` })
   }
   return out
 }
@@ -472,7 +520,7 @@ function table (rows: Row[]): string {
 
 function goalTable (gs: Goal[]): string {
   const lines = ['| goal | ours | target | met |', '|---|--:|--:|:-:|']
-  for (const g of gs) lines.push(`| ${g.goal} | ${g.value} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'}${g.note !== undefined ? ' (' + g.note + ')' : ''} |`)
+  for (const g of gs) lines.push(`| ${g.goal} | ${g.value} | ${g.target} | ${g.met === null ? (g.target === 'reported' ? '-' : 'n/a') : g.met ? 'yes' : 'NO'}${g.note !== undefined ? ' (' + g.note + ')' : ''} |`)
   return lines.join('\n')
 }
 
@@ -511,11 +559,24 @@ async function main (): Promise<void> {
   const quietSeconds = opts.quick ? 3 : 15
   // retries stop once the main pass has used this much, so the whole run stays under 5 min (quick: 1)
   await benchAll(opts.servers, tasks, opts.env, rows, quietSeconds, opts.quick ? 12_000 : 110_000)
-  // variants: permessage-deflate on the bare ws reference (ours has no switch for it)
-  if (!opts.quick && wanted('deflate') && opts.servers.includes('ws')) {
-    process.stdout.write('bare ws + permessage-deflate:\n')
-    const deflate: Task = { kind: 'echo', sockets: 50, size: 16384, inflight: 4, warmupMs: 500, durationMs: 2000, deflate: true }
-    await benchAll(['ws'], [{ group: 'deflate', task: deflate }], { ...opts.env, PERMESSAGE_DEFLATE: '1' }, rows, quietSeconds)
+  // variants: permessage-deflate (PERMESSAGE_DEFLATE=1) on ours and the bare ws reference, the same task
+  // with the load generator compressing its frames; then what it costs ours per socket in memory
+  if (!opts.quick && wanted('deflate')) {
+    const env = { ...opts.env, PERMESSAGE_DEFLATE: '1' }
+    const names = opts.servers.filter((n) => n !== 'sio')
+    if (names.length > 0) {
+      process.stdout.write('permessage-deflate:\n')
+      const deflate: Task = { kind: 'echo', sockets: 50, size: 16384, inflight: 4, warmupMs: 500, durationMs: 1200, deflate: true }
+      await benchAll(names, [{ group: 'deflate', task: deflate }], env, rows, quietSeconds)
+    }
+    if (opts.servers.includes('ours')) {
+      // a fresh server for each (an idle window's "before" must be one): offer declined vs negotiated
+      process.stdout.write(`ours, memory per socket with and without permessage-deflate (${DEFLATE_IDLE_SOCKETS} sockets):\n`)
+      for (const offer of [false, true]) {
+        const task: Task = { kind: 'idle', sockets: DEFLATE_IDLE_SOCKETS, settleMs: 1000, deflate: offer }
+        await benchAll(['ours'], [{ group: 'deflate', task }], offer ? env : opts.env, rows, 3)
+      }
+    }
   }
   // 15,000 sockets held through several heartbeat rounds (1 s here instead of 30 s, to fit the run)
   if (!opts.quick && wanted('hold') && opts.servers.includes('ours')) {
@@ -530,7 +591,7 @@ async function main (): Promise<void> {
   const dir = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(dir, { recursive: true })
   writeFileSync(`${dir}latest.json`, JSON.stringify({
-    date: new Date().toISOString(), mode: opts.quick ? 'quick' : 'full', seconds, machine: machine(), env: opts.env, oursDir: opts.oursDir, rows, goals: gs
+    date: new Date().toISOString(), mode: opts.quick ? 'quick' : 'full', seconds, machine: machine(), env: opts.env, oursDir: opts.oursDir, rows, goals: gs, deflate: deflateSummary(rows)
   }, null, 2) + '\n')
   writeFileSync(`${dir}latest.md`, out + '\n')
   process.stdout.write('wrote bench/results/latest.json\n')

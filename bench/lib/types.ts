@@ -15,7 +15,7 @@ export type Task =
   | { kind: 'echo', sockets: number, size: number, inflight: number, warmupMs: number, durationMs: number, deflate?: boolean }
   | { kind: 'fanout', sizes: number[], oneMs: number, floodMs: number, fillTimeoutMs: number }
   | { kind: 'time', sockets: number, durationMs: number }
-  | { kind: 'idle', sockets: number, settleMs: number }
+  | { kind: 'idle', sockets: number, settleMs: number, deflate?: boolean }
   | { kind: 'handshake', concurrency: number, durationMs: number }
   | { kind: 'hold', sockets: number, holdMs: number }
 

@@ -14,6 +14,8 @@ export const EnvSchema = Type.Object({
   HEARTBEAT_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 30_000 }),
   TIME_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 }),
   MAX_PAYLOAD_BYTES: Type.Integer({ minimum: 128, maximum: 100 * 1024 * 1024, default: 65_536 }),
+  // true/false (any case) or 1/0; anything else stops the boot
+  PERMESSAGE_DEFLATE: Type.Boolean({ default: false }),
   MAX_CONNECTIONS: Type.Integer({ minimum: 1, default: 10_000 }),
   CHAT_MAX_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),

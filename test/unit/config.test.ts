@@ -30,6 +30,13 @@ t.test('strings from the environment are converted', async (t) => {
   t.equal(c.CHAT_RATE_PER_SEC, 2.5)
 })
 
+t.test('PERMESSAGE_DEFLATE: off by default; true/false or 1/0, anything else refused', async (t) => {
+  t.equal(loadConfig({}).PERMESSAGE_DEFLATE, false)
+  for (const v of ['1', 'true', 'TRUE', ' true ']) t.equal(loadConfig({ PERMESSAGE_DEFLATE: v }).PERMESSAGE_DEFLATE, true, v)
+  for (const v of ['0', 'false', 'False', '']) t.equal(loadConfig({ PERMESSAGE_DEFLATE: v }).PERMESSAGE_DEFLATE, false, v)
+  for (const v of ['yes', 'on', '2']) t.throws(() => loadConfig({ PERMESSAGE_DEFLATE: v }), /^invalid PERMESSAGE_DEFLATE=".*": Expected boolean$/, v)
+})
+
 t.test('bad values name the variable in one line', async (t) => {
   const cases: Array<[string, string]> = [
     ['PORT', 'abc'], ['PORT', '70000'], ['LOG_LEVEL', 'loud'], ['MAX_CONNECTIONS', '0'],
