@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--servers=ours,ws,sio] [--only=echo,fanout,time,idle,handshake,hold,deflate]
+// `npm run bench [-- --quick] [--servers=ours,ws,sio] [--only=echo,fanout,time,idle,handshake,hold,deflate,metrics]
 //   [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--ours-dir=CHECKOUT] [--no-build]
 //   [--report=bench/results/latest.json]`
 // Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
@@ -16,9 +16,11 @@ import type { Proto, Reply, Request, Task, Window } from './lib/types.js'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HOST = '127.0.0.1'
 
-type ServerName = 'ours' | 'ws' | 'sio'
-const PROTO: Record<ServerName, Proto> = { ours: 'ws', ws: 'ws', sio: 'sio' }
-const TITLE: Record<ServerName, string> = { ours: 'ours', ws: 'bare ws', sio: 'Socket.IO' }
+// 'bare' is ours with METRICS_ENABLED=false: the metrics variant measures what Prometheus costs
+type ServerName = 'ours' | 'ws' | 'sio' | 'bare'
+const PROTO: Record<ServerName, Proto> = { ours: 'ws', ws: 'ws', sio: 'sio', bare: 'ws' }
+const TITLE: Record<ServerName, string> = { ours: 'ours', ws: 'bare ws', sio: 'Socket.IO', bare: 'ours, no metrics' }
+const isOurs = (name: ServerName) => name === 'ours' || name === 'bare'
 
 interface Options {
   quick: boolean
@@ -111,7 +113,7 @@ let oursDir = ROOT
 async function startServer (name: ServerName, label: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort()
   const node = nodeArgs === '' ? 'node' : `node ${nodeArgs}`
-  const entry = name === 'ours'
+  const entry = isOurs(name)
     ? `${node} dist/src/server.js`
     : `${node} dist/bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.js`
   const env: Record<string, string> = {
@@ -121,13 +123,16 @@ async function startServer (name: ServerName, label: string, extraEnv: Record<st
     HOST,
     LOG_LEVEL: 'warn',
     MAX_CONNECTIONS: '20000',
+    // the load generator opens thousands of sockets from each of a few 127.0.0.x addresses
+    MAX_CONNECTIONS_PER_IP: '20000',
     CHAT_RATE_PER_SEC: '1000000',
     CHAT_RATE_BURST: '1000000',
     SEND_BUFFER_LIMIT_BYTES: '67108864',
-    ...extraEnv
+    ...extraEnv,
+    ...(name === 'bare' ? { METRICS_ENABLED: 'false' } : {})
   }
   // exec: the pid we sample is node's own, not bash's
-  const cwd = name === 'ours' ? oursDir : ROOT
+  const cwd = isOurs(name) ? oursDir : ROOT
   // the server's own log (warn and up) goes to bench/results/<name>.log: a crash leaves its reason there
   const logDir = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(logDir, { recursive: true })
@@ -287,7 +292,7 @@ async function benchAll (names: ServerName[], tasks: Array<{ group: string, task
       for (let attempt = 0; attempt < 3; attempt++) {
         // echo runs twice, servers in order then in reverse (A B C C B A): the VM's speed drifts
         // by 20% within seconds, and the mirrored order cancels a drift that is steady
-        const rounds = task.kind === 'echo' ? 2 : 1
+        const rounds = ('rounds' in task ? task.rounds : undefined) ?? (task.kind === 'echo' ? 2 : 1)
         const perRound: Row[][] = []
         for (let round = 0; round < rounds; round++) {
           const got: Row[] = []
@@ -432,10 +437,35 @@ function goals (rows: Row[]): Goal[] {
     }
   }
   out.push(...deflateGoals(rows))
+  out.push(...metricsGoals(rows))
   const hold = rows.find((r) => r.server === 'ours' && r.label.startsWith('hold '))
   if (hold !== undefined) {
     const dropped = Number(hold.extra?.dropped ?? 0) + Number(hold.extra?.failed ?? 0)
     out.push({ goal: `${hold.label} with heartbeats`, value: `${hold.extra?.opened ?? 0} open, ${dropped} dropped/refused`, target: '15000 open, 0 dropped', met: hold.error === undefined && dropped === 0 && Number(hold.extra?.opened) >= 15_000 })
+  }
+  return out
+}
+
+/**
+ * What updating metrics costs the hot path: ours against itself with METRICS_ENABLED=false, in the
+ * same mirrored rounds. The per-frame counters stay (the admin API reads them), so this is the cost of
+ * the Prometheus plugin: event counters, the fan-out histogram, and a scrape's summing (none here).
+ */
+function metricsGoals (rows: Row[]): Goal[] {
+  const out: Goal[] = []
+  for (const off of rows.filter((r) => r.server === TITLE.bare && r.error === undefined)) {
+    const on = rows.find((r) => r.server === 'ours, metrics on' && r.label === off.label && r.error === undefined)
+    if (on === undefined) continue
+    const x = ratio(on.serverCpuUs, off.serverCpuUs)
+    // joins are not the message path (a connect costs one labelled increment): reported, not judged
+    const judged = !off.label.startsWith('fill ')
+    out.push({
+      goal: `${off.label}: CPU per ${off.unit} with metrics vs without`,
+      value: x === undefined ? 'n/a' : `${x.toFixed(3)}x`,
+      target: judged ? '<= 1.05x (no measurable share)' : 'reported',
+      met: x === undefined || !judged ? null : x <= 1.05,
+      note: `${on.serverCpuUs} vs ${off.serverCpuUs} µs`
+    })
   }
   return out
 }
@@ -577,6 +607,18 @@ async function main (): Promise<void> {
         await benchAll(['ours'], [{ group: 'deflate', task }], offer ? env : opts.env, rows, 3)
       }
     }
+  }
+  // metrics: ours with and without the Prometheus plugin, alternating in the same rounds; its rows are
+  // renamed so they do not mix with the main table's "ours"
+  if (!opts.quick && wanted('metrics') && opts.servers.includes('ours')) {
+    process.stdout.write('ours with and without metrics:\n')
+    const variant: Row[] = []
+    // a 2 s window swings by ±15% on this VM while the difference sought is a few %: more mirrored
+    // rounds (A B B A) and a room small enough to fill in a moment
+    const fan: Task = { kind: 'fanout', sizes: [200], oneMs: 1000, floodMs: 1500, fillTimeoutMs: 10_000, rounds: 4 }
+    const echo: Task = { kind: 'echo', sockets: 50, size: 64, inflight: 16, warmupMs: 300, durationMs: 1000, rounds: 4 }
+    await benchAll(['ours', 'bare'], [{ group: 'metrics', task: echo }, { group: 'metrics', task: fan }], opts.env, variant, 3)
+    for (const r of variant) rows.push(r.server === 'ours' ? { ...r, server: 'ours, metrics on' } : r)
   }
   // 15,000 sockets held through several heartbeat rounds (1 s here instead of 30 s, to fit the run)
   if (!opts.quick && wanted('hold') && opts.servers.includes('ours')) {

@@ -11,9 +11,10 @@ export interface Target {
   serverPid: number
 }
 
+/** `rounds`: how many times the orchestrator runs the task per server, in mirrored order (A B B A …); the load generator ignores it */
 export type Task =
-  | { kind: 'echo', sockets: number, size: number, inflight: number, warmupMs: number, durationMs: number, deflate?: boolean }
-  | { kind: 'fanout', sizes: number[], oneMs: number, floodMs: number, fillTimeoutMs: number }
+  | { kind: 'echo', sockets: number, size: number, inflight: number, warmupMs: number, durationMs: number, deflate?: boolean, rounds?: number }
+  | { kind: 'fanout', sizes: number[], oneMs: number, floodMs: number, fillTimeoutMs: number, rounds?: number }
   | { kind: 'time', sockets: number, durationMs: number }
   | { kind: 'idle', sockets: number, settleMs: number, deflate?: boolean }
   | { kind: 'handshake', concurrency: number, durationMs: number }
