@@ -363,7 +363,8 @@ const ratio = (a: number | undefined, b: number | undefined) => a === undefined 
 
 function goals (rows: Row[]): Goal[] {
   const out: Goal[] = []
-  const labels = [...new Set(rows.map((r) => r.label))]
+  // the main comparison's scenarios (the metrics variant's rows have servers of their own)
+  const labels = [...new Set(rows.filter((r) => r.server === 'ours').map((r) => r.label))]
   const add = (goal: string, v: number | undefined, target: string, ok: (v: number) => boolean, note?: string) => {
     // a window during which other work took a quarter core or more is marked, not hidden
     const label = goal.split(':')[0] ?? ''

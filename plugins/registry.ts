@@ -27,6 +27,11 @@ export class AppRegistry extends ConnectionRegistry {
       // the cap slot claimed at the upgrade check now belongs to the entry (auth plugin)
       slot: req.connSlot ?? undefined
     })
+    const slot = req.connSlot
+    if (slot?.onAbandon !== undefined) {
+      tcp?.removeListener('close', slot.onAbandon) // an idle socket keeps no closure for its upgrade
+      slot.onAbandon = undefined
+    }
     req.connSlot = null
     const log = this.log
     socket.on('error', (err) => {

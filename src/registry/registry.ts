@@ -30,7 +30,7 @@ export interface ConnectionInfo {
   room?: string | undefined
   /** the authenticated user (AUTH_MODE=jwt) */
   userId?: string | undefined
-  /** the slot claimed for this socket when its upgrade was checked against the caps */
+  /** the slot claimed for this socket when its upgrade was checked against the caps (see Slot) */
   slot?: Slot | undefined
 }
 
@@ -41,11 +41,13 @@ export interface Caps {
 }
 
 /**
- * One socket's place in the per-address and per-user counts, taken when its upgrade is checked and
- * given back exactly once: when the socket closes, or when the upgrade never completes.
+ * An upgrade's place in the per-address and per-user counts, taken when the upgrade is checked. Either
+ * the socket's registry entry takes it over (`add`), or it is given back (`release`): exactly once.
  */
 export class Slot {
   held = true
+  /** what gives the slot back if the upgrade is abandoned; dropped once the entry takes it over */
+  onAbandon: (() => void) | undefined
   constructor (readonly ip: string, readonly userId: string | undefined) {}
 }
 
@@ -73,7 +75,6 @@ export class Connection {
   readonly userAgent: string
   readonly room: string | undefined
   readonly userId: string | undefined
-  readonly slot: Slot | undefined
   /** closes the socket when its token expires (AUTH_MODE=jwt) */
   expiry: ExpiryTimer | undefined
   messagesIn = 0
@@ -91,7 +92,6 @@ export class Connection {
     this.userAgent = info.userAgent
     this.room = info.room
     this.userId = info.userId
-    this.slot = info.slot
   }
 
   /** Sends one frame when the socket is open, counting it. */
@@ -159,15 +159,15 @@ export class ConnectionRegistry {
   claim (ip: string, userId: string | undefined, caps: Caps): Slot | 'ip' | 'user' {
     const over = this.overCap(ip, userId, caps)
     if (over !== undefined) return over
-    return this.#count(new Slot(ip, userId))
+    this.#count(ip, userId)
+    return new Slot(ip, userId)
   }
 
   /** Gives a slot back; a second call does nothing. */
   release (slot: Slot): void {
     if (!slot.held) return
     slot.held = false
-    uncount(this.#perIp, slot.ip)
-    if (slot.userId !== undefined) uncount(this.#perUser, slot.userId)
+    this.#uncount(slot.ip, slot.userId)
   }
 
   /** Open sockets (and upgrades under way) from an address. */
@@ -176,9 +176,11 @@ export class ConnectionRegistry {
   }
 
   add (socket: SocketLike, info: ConnectionInfo): Connection {
-    // a socket added without a claimed slot (tests, embedders) still counts against the caps
-    const slot = info.slot?.held === true ? info.slot : this.#count(new Slot(info.ip, info.userId))
-    const conn = new Connection(socket, { ...info, slot })
+    // the entry takes over the slot claimed at the upgrade check (it counts from then on, and is counted
+    // back in remove); a socket added without one (tests, embedders) is counted now
+    if (info.slot?.held === true) info.slot.held = false
+    else this.#count(info.ip, info.userId)
+    const conn = new Connection(socket, info)
     this.#byId.set(conn.id, conn)
     this.#byRoute.set(info.route, (this.#byRoute.get(info.route) ?? 0) + 1)
     socket.on('pong', () => { conn.alive = true })
@@ -191,7 +193,7 @@ export class ConnectionRegistry {
   remove (conn: Connection, code: number, reason: Buffer | string): void {
     if (!this.#byId.delete(conn.id)) return
     this.#byRoute.set(conn.route, (this.#byRoute.get(conn.route) ?? 1) - 1)
-    if (conn.slot !== undefined) this.release(conn.slot)
+    this.#uncount(conn.ip, conn.userId)
     conn.expiry?.stop()
     this.log.info({
       connId: conn.id,
@@ -210,10 +212,14 @@ export class ConnectionRegistry {
     if (this.#byId.size === 0 && this.#drained !== undefined) this.#drained()
   }
 
-  #count (slot: Slot): Slot {
-    this.#perIp.set(slot.ip, (this.#perIp.get(slot.ip) ?? 0) + 1)
-    if (slot.userId !== undefined) this.#perUser.set(slot.userId, (this.#perUser.get(slot.userId) ?? 0) + 1)
-    return slot
+  #count (ip: string, userId: string | undefined): void {
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1)
+    if (userId !== undefined) this.#perUser.set(userId, (this.#perUser.get(userId) ?? 0) + 1)
+  }
+
+  #uncount (ip: string, userId: string | undefined): void {
+    uncount(this.#perIp, ip)
+    if (userId !== undefined) uncount(this.#perUser, userId)
   }
 
   get (id: string): Connection | undefined {
