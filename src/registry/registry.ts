@@ -11,6 +11,7 @@ export interface SocketLike {
   ping (): void
   on (event: 'close', listener: (code: number, reason: Buffer) => void): unknown
   on (event: 'pong', listener: () => void): unknown
+  on (event: 'error', listener: (err: Error) => void): unknown
 }
 
 export interface LogLike {
@@ -183,8 +184,14 @@ export class ConnectionRegistry {
     const conn = new Connection(socket, info)
     this.#byId.set(conn.id, conn)
     this.#byRoute.set(info.route, (this.#byRoute.get(info.route) ?? 0) + 1)
+    // the socket's three listeners share one closure context: memory per idle socket counts
     socket.on('pong', () => { conn.alive = true })
     socket.on('close', (code, reason) => this.remove(conn, code, reason))
+    socket.on('error', (err) => {
+      // ws has already started the close with the right code (1002/1007/1009) for protocol errors
+      this.log.info({ err, connId: conn.id }, 'ws error')
+      if (socket.readyState === OPEN) socket.close(1011, 'internal error')
+    })
     this.log.info({ connId: conn.id, route: conn.route, room: conn.room, ip: conn.ip, userId: conn.userId }, 'ws connected')
     this.observer?.opened(conn)
     return conn

@@ -115,7 +115,7 @@ t.test('registry caps: claims count until released once; add counts a socket wit
     close () {},
     terminate () {},
     ping () {},
-    on (ev: string, fn: (code: number, reason: Buffer) => void) { if (ev === 'close') onClose = fn }
+    on (ev: string, fn: (...args: any[]) => void) { if (ev === 'close') onClose = fn }
   }
   registry.add(socket, { route: 'echo', ip: '2.2.2.2', userAgent: '' })
   t.equal(registry.countByIp('2.2.2.2'), 1)
