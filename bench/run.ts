@@ -22,6 +22,14 @@ const PROTO: Record<ServerName, Proto> = { ours: 'ws', ws: 'ws', sio: 'sio', bar
 const TITLE: Record<ServerName, string> = { ours: 'ours', ws: 'bare ws', sio: 'Socket.IO', bare: 'ours, no metrics' }
 const isOurs = (name: ServerName) => name === 'ours' || name === 'bare'
 
+/**
+ * Node flags of every server: V8's young generation at its full size (Node's default maximum, 16 MB
+ * semispaces) from the start, as on a server that has been running. Without it the heap grows during
+ * a window, or not: one fill of 10,000 sockets read 5.0 KB per socket and the next 8.2 KB for the same
+ * server, and a fresh server's first echo window ran 20-30% slower than the same server's later ones.
+ */
+const HEAP_NODE_ARGS = '--min-semi-space-size=16'
+
 interface Options {
   quick: boolean
   servers: ServerName[]
@@ -112,7 +120,7 @@ let oursDir = ROOT
 
 async function startServer (name: ServerName, label: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort()
-  const node = nodeArgs === '' ? 'node' : `node ${nodeArgs}`
+  const node = `node ${HEAP_NODE_ARGS}${nodeArgs === '' ? '' : ` ${nodeArgs}`}`
   const entry = isOurs(name)
     ? `${node} dist/src/server.js`
     : `${node} dist/bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.js`
@@ -262,11 +270,8 @@ function mergeRounds (perRound: Row[][]): Row[] {
   return out
 }
 
-/** node flags of every server in the memory scenarios (see main) */
-const IDLE_NODE_ARGS = '--min-semi-space-size=16'
-
 /** sockets of the deflate memory scenario: ~200 KB of zlib state each once they have talked */
-const DEFLATE_IDLE_SOCKETS = 2000
+const DEFLATE_IDLE_SOCKETS = 5000
 
 /** scenarios short enough to run again when other work disturbed them */
 // (not idle: its "before" must be a fresh server)
@@ -592,16 +597,7 @@ async function main (): Promise<void> {
   const rows: Row[] = []
   const quietSeconds = opts.quick ? 3 : 15
   // retries stop once the main pass has used this much, so the whole run stays under 5 min (quick: 1)
-  // idle memory on servers of their own, with V8's young generation at its full size (Node's default
-  // maximum, 16 MB semispaces) from the start: otherwise it grows during the fill, or not, and one run of the
-  // same server read 5.0 KB per socket and the next 8.2 KB. Every server gets the same flag.
-  const idle = tasks.filter((t) => t.group === 'idle')
-  if (idle.length > 0) {
-    nodeArgs = `${opts.nodeArgs} ${IDLE_NODE_ARGS}`
-    await benchAll(opts.servers, idle, opts.env, rows, quietSeconds)
-    nodeArgs = opts.nodeArgs
-  }
-  await benchAll(opts.servers, tasks.filter((t) => t.group !== 'idle'), opts.env, rows, quietSeconds, opts.quick ? 12_000 : 110_000)
+  await benchAll(opts.servers, tasks, opts.env, rows, quietSeconds, opts.quick ? 12_000 : 110_000)
   // variants: permessage-deflate (PERMESSAGE_DEFLATE=1) on ours and the bare ws reference, the same task
   // with the load generator compressing its frames; then what it costs ours per socket in memory
   if (!opts.quick && wanted('deflate')) {
@@ -615,12 +611,10 @@ async function main (): Promise<void> {
     if (opts.servers.includes('ours')) {
       // a fresh server for each (an idle window's "before" must be one): offer declined vs negotiated
       process.stdout.write(`ours, memory per socket with and without permessage-deflate (${DEFLATE_IDLE_SOCKETS} sockets):\n`)
-      nodeArgs = `${opts.nodeArgs} ${IDLE_NODE_ARGS}`
       for (const offer of [false, true]) {
         const task: Task = { kind: 'idle', sockets: DEFLATE_IDLE_SOCKETS, settleMs: 1000, deflate: offer }
         await benchAll(['ours'], [{ group: 'deflate', task }], offer ? env : opts.env, rows, 3)
       }
-      nodeArgs = opts.nodeArgs
     }
   }
   // metrics: ours with and without the Prometheus plugin, alternating in the same rounds; its rows are
