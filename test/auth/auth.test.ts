@@ -300,3 +300,36 @@ t.test('start-up refuses an incomplete or ambiguous auth setting, naming it', as
     await t.rejects(server, msg)
   }
 })
+
+t.test('an upgrade abandoned before its handler runs gives its cap slot back', async (t) => {
+  const { buildApp } = await import('../../src/app.js')
+  const { testConfig } = await import('../helper.js')
+  const { connect: tcpConnect } = await import('node:net')
+  const app = await buildApp(testConfig({ MAX_CONNECTIONS_PER_IP: '2' }))
+  t.teardown(() => app.close())
+  // hold every upgrade between the cap check (onRequest) and the handler, long enough to hang up
+  app.addHook('preHandler', async (req) => { if (req.ws) await new Promise((resolve) => setTimeout(resolve, 300)) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const hangUps = []
+  for (let i = 0; i < 2; i++) {
+    const sock = tcpConnect(port, '127.0.0.1')
+    await once(sock, 'connect')
+    sock.write('GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    hangUps.push(sock)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(app.registry.countByIp('127.0.0.1'), 2, 'two upgrades under way hold the two slots')
+  t.equal(await upgradeStatus(`ws://127.0.0.1:${port}/ws/echo`), 429, 'so a third is refused')
+  for (const sock of hangUps) sock.destroy() // the clients give up before their upgrades are handled
+  // Node does not read an upgrading socket until ws takes it, so the hang-up is seen once the held
+  // upgrade reaches its handler; then the slot comes back
+  const until = Date.now() + 3000
+  while (app.registry.countByIp('127.0.0.1') > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(app.registry.countByIp('127.0.0.1'), 0, 'both slots came back')
+  t.equal(app.registry.size, 0, 'and nothing is left in the registry')
+  const a = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)
+  const b = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)
+  t.ok(a.ws.readyState === WebSocket.OPEN && b.ws.readyState === WebSocket.OPEN, 'the cap of 2 is whole again')
+})
