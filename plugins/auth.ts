@@ -30,6 +30,31 @@ export class Auth {
   }
 
   /**
+   * Verifies the request's token (Bearer header, else `?token=`) and sets `req.identity`; answers 401 with
+   * the reason when it fails. True when the request may go on. Only with AUTH_MODE=jwt.
+   */
+  async identify (verifier: TokenVerifier, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+    const result = await verifier.verify(tokenOf(req.headers.authorization, req.query))
+    if (result.ok) {
+      req.identity = result.identity
+      return true
+    }
+    req.refusal = 'unauthorized'
+    req.log.info({ reason: result.reason }, `${req.ws ? 'upgrade' : 'request'} refused: unauthorized`)
+    reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: result.reason })
+    return false
+  }
+
+  /** The `rooms` claim of the request's identity (none: every room); answers 403 when it does not allow `room`. */
+  allowRoom (req: FastifyRequest, reply: FastifyReply, room: string): boolean {
+    if (req.identity === null || roomAllowed(req.identity.rooms, room)) return true
+    req.refusal = 'room_forbidden'
+    req.log.info({ room, userId: req.identity.userId }, `${req.ws ? 'upgrade' : 'request'} refused: room not in token`)
+    reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token does not allow room ${room}` })
+    return false
+  }
+
+  /**
    * Closes `conn` with 1008 when its token expires; with `warn`, sends `{"type":"expiring","in"}` first
    * (not on echo, whose every frame is an echo). Stopped by the registry when the socket closes.
    */
@@ -91,15 +116,8 @@ async function authPlugin (app: FastifyInstance) {
       if (admit(req, reply)) done()
       return
     }
-    verifier.verify(tokenOf(req.headers.authorization, req.query)).then((result) => {
-      if (!result.ok) {
-        req.refusal = 'unauthorized'
-        req.log.info({ reason: result.reason }, 'upgrade refused: unauthorized')
-        reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: result.reason })
-        return
-      }
-      req.identity = result.identity
-      if (admit(req, reply)) done()
+    auth.identify(verifier, req, reply).then((ok) => {
+      if (ok && admit(req, reply)) done()
     }, done)
   })
 

@@ -4,7 +4,6 @@ import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provi
 import type { WebSocket } from 'ws'
 import { ChatSession } from '../src/hub/hub.js'
 import { DEFAULT_ROOM, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
-import { roomAllowed } from '../src/auth/jwt.js'
 
 const RoomParams = Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) })
 const ChatQuery = Type.Object({
@@ -24,12 +23,7 @@ export default async function chatRoutes (fastify: FastifyInstance) {
   // before the upgrade: a room the token's `rooms` claim does not allow is 403; a bad display name is
   // 400, like every other bad parameter
   async function checkJoin (req: ChatRequest, reply: FastifyReply) {
-    const room = req.params.room ?? DEFAULT_ROOM
-    if (req.identity !== null && !roomAllowed(req.identity.rooms, room)) {
-      req.refusal = 'room_forbidden'
-      req.log.info({ room, userId: req.identity.userId }, 'upgrade refused: room not in token')
-      return await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token does not allow room ${room}` })
-    }
+    if (!app.auth.allowRoom(req, reply, req.params.room ?? DEFAULT_ROOM)) return reply
     const parsed = parseName(req.query.name, guestName)
     if (!parsed.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: parsed.reason })
   }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { roomAllowed, tokenOf } from '../src/auth/jwt.js'
+import { roomAllowed } from '../src/auth/jwt.js'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { CID_MAX, NAME_MAX, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
 
@@ -44,15 +44,9 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   async function reader (req: FastifyRequest, reply: FastifyReply) {
     const { verifier } = app.auth
     if (verifier === null || app.hasApiToken(req)) return
-    const result = await verifier.verify(tokenOf(req.headers.authorization, req.query))
-    if (!result.ok) {
-      return await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: result.reason })
-    }
-    req.identity = result.identity
+    if (!await app.auth.identify(verifier, req, reply)) return reply
     const { room } = req.params as { room?: string }
-    if (room !== undefined && !roomAllowed(result.identity.rooms, room)) {
-      return await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token does not allow room ${room}` })
-    }
+    if (room !== undefined && !app.auth.allowRoom(req, reply, room)) return reply
   }
 
   app.get('/rooms', { onRequest: reader, schema: { response: { 200: Type.Array(Summary) } } }, async (req) => {

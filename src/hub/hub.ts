@@ -166,7 +166,8 @@ export class Hub {
         return
       case 'refresh':
         if (session.onRefresh !== undefined) session.onRefresh(frame.token)
-        else this.#refuse(session, 'unauthorized', 'authentication is off: nothing to refresh', undefined)
+        // not a chat message: answered, not counted as a refused one
+        else this.#sendJson(session, { type: 'error', code: 'unauthorized', message: 'authentication is off: nothing to refresh' })
         return
       case 'error':
         this.#refuse(session, frame.code, frame.message, frame.cid)

@@ -5,7 +5,7 @@ export const DEFAULT_ROOM = 'lobby'
 export const NAME_MAX = 32
 export const CID_MAX = 64
 
-export type ErrorCode = 'invalid' | 'unknown_type' | 'too_long' | 'rate_limited' | 'unavailable' | 'unauthorized'
+export type ErrorCode = 'invalid' | 'unknown_type' | 'too_long' | 'rate_limited' | 'unavailable'
 
 export type ClientFrame =
   | { type: 'message', text: string, cid: string | undefined }

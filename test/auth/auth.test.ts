@@ -35,7 +35,7 @@ const now = () => Math.floor(Date.now() / 1000)
 t.test('every kind of bad token gets 401 with a reason, never a 101', async (t) => {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const pem = rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string
-  const { ws } = await listen(t, { ...JWT, JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'realtime' })
+  const { ws, app } = await listen(t, { ...JWT, JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'realtime' })
   const good = { sub: 'alice', iss: 'https://issuer.test', aud: 'realtime' }
   const sign = async (claims: object, key: Uint8Array = KEY.key) => await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(key)
   const cases: Array<[string, string | undefined, string]> = [
@@ -64,6 +64,7 @@ t.test('every kind of bad token gets 401 with a reason, never a 101', async (t) 
     t.equal(await upgradeStatus(`${ws}${path}`), 401, `${path} without a token: 401`)
   }
   t.equal(await upgradeStatus(`${ws}/ws/echo`, { headers: { authorization: 'Basic abc' } }), 401, 'a non-Bearer Authorization: 401')
+  t.match((await app.inject('/metrics')).body, /rt_upgrade_refusals_total\{reason="unauthorized"\} 17/, 'each counted as unauthorized')
   t.test('an HS256 token signed with the RS256 public key as its secret', async (t) => {
     const rs = await listen(t, { AUTH_MODE: 'jwt', JWT_PUBLIC_KEY: pem })
     const confused = await new SignJWT({ sub: 'mallory', exp: now() + 60 }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(pem))
@@ -140,6 +141,16 @@ t.test('rooms claim: exact names and prefixes; others get 403 before the upgrade
   t.equal((await app.inject({ url: `/rooms/lobby/history?token=${tok}` })).statusCode, 200)
   const rooms = (await app.inject({ url: '/rooms', headers: { authorization: `Bearer ${tok}` } })).json() as Array<{ room: string }>
   t.same(rooms.map((r) => r.room).sort(), ['lobby', 'team-', 'team-a'], 'GET /rooms lists only the rooms the token allows')
+  t.equal((await app.inject({ url: '/rooms/team-a', headers: { authorization: `Bearer ${tok}` } })).statusCode, 200)
+  t.equal((await app.inject({ url: '/rooms/other', headers: { authorization: `Bearer ${tok}` } })).statusCode, 403)
+  // a refresh must still allow the socket's room
+  const lobbyOnly = await connect(t, `${ws}/ws/chat/team-a?token=${tok}`)
+  await lobbyOnly.frames.next('welcome')
+  lobbyOnly.ws.send(JSON.stringify({ type: 'refresh', token: await token('carol', { rooms: ['lobby'] }) }))
+  t.match(await lobbyOnly.frames.next('error'), { code: 'unauthorized', message: 'token does not allow room team-a' })
+  const metrics = (await app.inject('/metrics')).body
+  t.match(metrics, /rt_upgrade_refusals_total\{reason="room_forbidden"\} 3/, 'refusals counted by reason')
+  t.notMatch(metrics, /reason="unauthorized"\} [1-9]/, 'a refused refresh is not a refused chat message')
 })
 
 t.test('expiry closes with 1008 at exp, after an expiring warning', async (t) => {
@@ -257,6 +268,7 @@ t.test('per-user cap with auth: 429 past it, across addresses; recovery', async 
   const { status, body } = await refusal(`${ws}/ws/chat?token=${tok}`)
   t.equal(status, 429)
   t.equal(body.message, 'too many connections for this user (at most 2)')
+  t.match((await app.inject('/metrics')).body, /rt_upgrade_refusals_total\{reason="per_user_cap"\} 1/)
   // another user on the same address is fine
   await connect(t, `${ws}/ws/echo?token=${await token('ivy')}`)
   socks[1]!.close()
