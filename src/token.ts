@@ -3,6 +3,8 @@
 // RS256 for RSA, ES256 for EC P-256), adding JWT_ISSUER and JWT_AUDIENCE when set. A backend mints its
 // tokens the same way (see README, "Authentication").
 import { createPrivateKey, type KeyObject } from 'node:crypto'
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SignJWT } from 'jose'
 import { pemFromEnv } from './auth/jwt.js'
@@ -67,7 +69,8 @@ async function main (): Promise<void> {
   process.stdout.write(`${token}\n`)
 }
 
-if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) {
+// run as a command (npm run token), not when imported (tests, a backend reusing mint)
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   main().catch((err: unknown) => {
     process.stderr.write(`token: ${(err as Error).message}\n`)
     process.exit(1)

@@ -50,3 +50,17 @@ export async function startServer (t: Test, env: Record<string, string> = {}, fi
   }
   return { child, port, lines, stderr: () => stderr, stop }
 }
+
+/**
+ * A suite that needs a Debian package: true when `present`. Otherwise a loud skip on a developer's machine
+ * and a failure in CI (CI set and not "false"), so a missing tool never passes silently there.
+ */
+export function requireTool (t: Test, present: boolean, why: string, what: string): boolean {
+  if (present) return true
+  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') t.fail(why)
+  else {
+    console.error(`\n!!! SKIPPING ${what} TESTS: ${why}\n`)
+    t.skip(why, () => {})
+  }
+  return false
+}

@@ -4,17 +4,13 @@ import { connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { ROOT } from '../server-process.js'
+import { ROOT, requireTool } from '../server-process.js'
 import { freePort } from '../redis/redis-server.js'
 
 export const NGINX = process.env.NGINX ?? '/usr/sbin/nginx'
 
 export function requireNginx (t: Test): boolean {
-  if (spawnSync(NGINX, ['-v']).status === 0) return true
-  const why = `nginx not found at ${NGINX}: install it with 'apt-get install nginx'`
-  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') t.fail(why)
-  else { console.error(`\n!!! SKIPPING NGINX TESTS: ${why}\n`); t.skip(why, () => {}) }
-  return false
+  return requireTool(t, spawnSync(NGINX, ['-v']).status === 0, `nginx not found at ${NGINX}: install it with 'apt-get install nginx'`, 'NGINX')
 }
 
 /** deploy/nginx.conf with the test's ports, paths and read timeout: the shipped site, not a copy. */

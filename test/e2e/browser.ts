@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { chromium, type Browser, type BrowserContext } from 'playwright-core'
-import { ROOT } from '../server-process.js'
+import { ROOT, requireTool } from '../server-process.js'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const SCREENSHOTS = join(ROOT, 'test/e2e/screenshots')
@@ -13,16 +13,8 @@ export const SCREENSHOTS = join(ROOT, 'test/e2e/screenshots')
  * developer's machine, a failure in CI (CI=true).
  */
 export async function launch (t: Test): Promise<BrowserContext | undefined> {
-  if (!existsSync(CHROMIUM)) {
-    const why = `Chromium not found at ${CHROMIUM}: install it with 'apt-get install chromium' (or set CHROMIUM_PATH)`
-    if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
-      t.fail(why)
-    } else {
-      console.error(`\n!!! SKIPPING BROWSER TESTS: ${why}\n`)
-      t.skip(why, () => {})
-    }
-    return undefined
-  }
+  const why = `Chromium not found at ${CHROMIUM}: install it with 'apt-get install chromium' (or set CHROMIUM_PATH)`
+  if (!requireTool(t, existsSync(CHROMIUM), why, 'BROWSER')) return undefined
   const profile = mkdtempSync(join(tmpdir(), 'rt-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import type { Test } from 'tap'
+import { requireTool } from '../server-process.js'
 
 export const REDIS_BIN = process.env.REDIS_SERVER ?? 'redis-server'
 
@@ -11,11 +12,7 @@ export function haveRedis (): boolean {
 
 /** Skips loudly on a developer machine without redis-server; fails in CI. Returns false when unavailable. */
 export function requireRedis (t: Test): boolean {
-  if (haveRedis()) return true
-  const why = 'redis-server not found: install it with `apt-get install redis-server`'
-  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') t.fail(why)
-  else { console.error(`\n!!! SKIPPING REDIS TESTS: ${why}\n`); t.skip(why, () => {}) }
-  return false
+  return requireTool(t, haveRedis(), 'redis-server not found: install it with `apt-get install redis-server`', 'REDIS')
 }
 
 export async function freePort (): Promise<number> {
