@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [--servers=ours,ws,sio] [--only=echo,fanout,time,idle,handshake,hold,deflate,metrics]
-//   [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--ours-dir=CHECKOUT] [--no-build]
+//   [--echo=500x16384,...] [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--ours-dir=CHECKOUT] [--no-build]
 //   [--report=bench/results/latest.json]`
 // Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
 // drives it with the load generator in a separate process, prints a table and writes
@@ -34,6 +34,8 @@ interface Options {
   quick: boolean
   servers: ServerName[]
   only: Set<string> | null
+  /** echo shapes to run (SOCKETSxSIZE), or all */
+  echo: Set<string> | null
   env: Record<string, string>
   build: boolean
   /** extra node flags for the servers, e.g. --node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" */
@@ -45,7 +47,7 @@ interface Options {
 }
 
 function parseArgs (argv: string[]): Options {
-  const opts: Options = { quick: false, servers: ['ours', 'ws', 'sio'], only: null, env: {}, build: true, nodeArgs: '', oursDir: ROOT, report: null }
+  const opts: Options = { quick: false, servers: ['ours', 'ws', 'sio'], only: null, echo: null, env: {}, build: true, nodeArgs: '', oursDir: ROOT, report: null }
   for (const arg of argv) {
     if (arg === '--quick') opts.quick = true
     else if (arg === '--no-build') opts.build = false
@@ -54,6 +56,7 @@ function parseArgs (argv: string[]): Options {
     else if (arg.startsWith('--ours-dir=')) opts.oursDir = arg.slice(11)
     else if (arg.startsWith('--report=')) opts.report = arg.slice(9)
     else if (arg.startsWith('--only=')) opts.only = new Set(arg.slice(7).split(','))
+    else if (arg.startsWith('--echo=')) opts.echo = new Set(arg.slice(7).split(','))
     else if (arg.startsWith('--env=')) {
       const [k, ...v] = arg.slice(6).split('=')
       if (k !== undefined) opts.env[k] = v.join('=')
@@ -585,7 +588,8 @@ async function main (): Promise<void> {
   oursDir = opts.oursDir
   const started = Date.now()
   const wanted = (group: string) => opts.only === null || opts.only.has(group)
-  const tasks = plan(opts.quick).filter((t) => wanted(t.group))
+  const echoWanted = (t: Task) => t.kind !== 'echo' || opts.echo === null || opts.echo.has(`${t.sockets}x${t.size}`)
+  const tasks = plan(opts.quick).filter((t) => wanted(t.group) && echoWanted(t.task))
   if (opts.build) {
     // every server runs compiled, as plain node: no TypeScript loader in the measured process
     process.stdout.write('building: tsc -p tsconfig.build.json, tsc -p bench/tsconfig.build.json\n')
