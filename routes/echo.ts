@@ -15,7 +15,8 @@ export default async function echoRoutes (app: FastifyInstance) {
         const buf = data as Buffer
         conn.messagesIn++
         conn.bytesIn += buf.length
-        conn.send(buf, isBinary ? BINARY : TEXT)
+        // one writev for all the frames of a read, not one per frame (see sendBatched)
+        conn.sendBatched(buf, isBinary ? BINARY : TEXT)
       } catch (err) {
         app.registry.fail(conn, err) // never reaches uncaughtException
       }

@@ -1,6 +1,6 @@
 import { FloodGuard, TokenBucket } from './rate-limit.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
-import type { Connection, LogLike } from '../registry/registry.js'
+import { tcpOf, type Connection, type LogLike } from '../registry/registry.js'
 import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult } from './types.js'
 import { UnavailableError } from './errors.js'
 
@@ -282,12 +282,11 @@ export class Hub {
         this.#send(session, out[0]!)
         continue
       }
-      // ws corks around each frame; an outer cork on its net.Socket (a private field, stable through
-      // ws 8) makes the whole batch one writev. injectWS sockets have none: plain sends then.
-      const raw = (session.conn.socket as { _socket?: { cork (): void, uncork (): void } })._socket
-      raw?.cork()
+      // ws corks around each frame; an outer cork on its net.Socket makes the whole batch one writev
+      const tcp = tcpOf(session.conn.socket)
+      tcp?.cork()
       for (let k = 0; k < out.length; k++) this.#send(session, out[k]!)
-      raw?.uncork()
+      tcp?.uncork()
     }
   }
 

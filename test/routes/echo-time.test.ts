@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import t from 'tap'
-import { build } from '../helper.js'
+import { build, listen } from '../helper.js'
+import { OP, frame, rawConnect } from '../hardening/raw.js'
 
 t.test('echo returns text as text and binary as binary, in order', async (t) => {
   const app = await build(t)
@@ -19,6 +20,30 @@ t.test('echo returns text as text and binary as binary, in order', async (t) => 
   await done
   t.same(got, [['hi', false], ['00ff01', true], ['ünïcødé 😀', false]])
   t.equal(app.registry.countByRoute().echo, 1)
+})
+
+t.test('echo answers a burst of frames in order, in a few writes rather than one per frame', async (t) => {
+  const { app, port } = await listen(t)
+  const c = await rawConnect(port)
+  t.teardown(() => c.destroy())
+  const [conn] = [...app.registry.values()]
+  // count the server's system-call-sized writes on this socket (net.Socket's _write and _writev)
+  const tcp = (conn!.socket as unknown as { _socket: Record<string, (...args: unknown[]) => unknown> })._socket
+  let writes = 0
+  for (const method of ['_write', '_writev']) {
+    const original = tcp[method]!
+    tcp[method] = function (this: unknown, ...args: unknown[]) { writes++; return original.apply(this, args) }
+  }
+  const sent: Array<{ opcode: number, payload: Buffer }> = []
+  for (let i = 0; i < 300; i++) {
+    const binary = i % 3 === 0
+    sent.push({ opcode: binary ? OP.binary : OP.text, payload: binary ? Buffer.from([i & 0xff, 0, 0xff]) : Buffer.from(`frame ${i} ${'x'.repeat(i % 50)}`) })
+  }
+  c.send(Buffer.concat(sent.map((f) => frame(f)))) // one TCP write: the server reads it in one or a few chunks
+  await c.next(() => c.frames.length >= 300)
+  t.same(c.frames.map((f) => [f.opcode, f.payload.toString('hex')]), sent.map((f) => [f.opcode, f.payload.toString('hex')]), 'every frame back, same type and bytes, in order')
+  t.ok(writes >= 1 && writes <= 10, `300 frames left in ${writes} writes`)
+  t.equal(conn!.messagesOut, 300)
 })
 
 t.test('time pushes at once and then every interval', async (t) => {

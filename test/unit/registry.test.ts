@@ -63,6 +63,36 @@ t.test('send counts bytes and skips sockets that are not open', async (t) => {
   t.same(Object.keys(c.toJSON()).sort(), ['bytesIn', 'bytesOut', 'connectedAt', 'id', 'ip', 'messagesIn', 'messagesOut', 'room', 'route', 'userAgent'])
 })
 
+t.test('sendBatched corks the TCP socket once per tick and uncorks on the next tick', async (t) => {
+  const reg = new ConnectionRegistry(logger().log)
+  const tcp = {
+    writableCorked: 0,
+    corks: 0,
+    cork () { this.writableCorked++; this.corks++ },
+    uncork () { this.writableCorked-- }
+  }
+  const socket = Object.assign(new FakeSocket(), { _socket: tcp })
+  const conn = reg.add(socket, { route: 'echo', ip: '1.2.3.4', userAgent: 'ua' })
+  conn.sendBatched('a', { binary: false })
+  conn.sendBatched(Buffer.from('bc'), { binary: true })
+  t.same(socket.sent, ['a', Buffer.from('bc')], 'sent at once, in order (the cork holds them in the write queue)')
+  t.equal(tcp.corks, 1, 'one cork for the burst')
+  t.equal(tcp.writableCorked, 1, 'still corked within the tick')
+  await new Promise<void>((resolve) => process.nextTick(resolve))
+  t.equal(tcp.writableCorked, 0, 'uncorked before the event loop moves on')
+  t.equal(conn.messagesOut, 2)
+  t.equal(conn.bytesOut, 3)
+  conn.sendBatched('d', { binary: false })
+  t.equal(tcp.corks, 2, 'the next tick corks again')
+  await new Promise<void>((resolve) => process.nextTick(resolve))
+  t.equal(tcp.writableCorked, 0)
+
+  // a socket without a TCP side (injectWS, fakes) sends plainly
+  const plain = reg.add(new FakeSocket(), { route: 'echo', ip: '1.2.3.4', userAgent: 'ua' })
+  plain.sendBatched('x', { binary: false })
+  t.same((plain.socket as FakeSocket).sent, ['x'])
+})
+
 t.test('closeAll closes with the code and terminates peers that do not answer', async (t) => {
   const reg = new ConnectionRegistry(logger().log)
   const polite = new FakeSocket()
