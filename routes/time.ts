@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { IntervalGroups } from '../src/time/interval-groups.js'
 import type { Connection } from '../src/registry/registry.js'
+import { textFrame } from '../src/protocol/frame.js'
 
 const TEXT = { binary: false }
 
@@ -28,8 +29,9 @@ function timeFrame (now: number): string {
 export default async function timeRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const groups = new IntervalGroups<Connection>((members) => {
-    const frame = Buffer.from(timeFrame(Date.now()))
-    for (const conn of members) conn.send(frame, TEXT)
+    // framed once: each socket's share is one write of the same bytes
+    const frame = textFrame(timeFrame(Date.now()))
+    for (const conn of members) conn.sendFrame(frame)
   })
   app.addHook('onClose', async () => groups.clear())
 

@@ -1,5 +1,6 @@
 import { FloodGuard, TokenBucket } from './rate-limit.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
+import { textFrame } from '../protocol/frame.js'
 import { tcpOf, type Connection, type LogLike } from '../registry/registry.js'
 import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult } from './types.js'
 import { UnavailableError } from './errors.js'
@@ -29,6 +30,7 @@ const SLOW_CLOSE_GRACE_MS = 1000
 export { UnavailableError }
 
 interface Pending {
+  /** a whole WebSocket frame (textFrame) */
   frame: Buffer
   /** seq of a message frame, so the ones already in the welcome history are not sent twice */
   seq: number
@@ -40,7 +42,7 @@ export class ChatSession {
   readonly flood: FloodGuard
   /** frames held back until the welcome is out; null once it is */
   pending: Pending[] | null = []
-  /** frames waiting for this turn's flush (coalesced into one write); null when none */
+  /** frames (textFrame) waiting for this turn's flush, coalesced into one write; null when none */
   out: Buffer[] | null = null
   joined = false
   closed = false
@@ -82,7 +84,7 @@ export class Hub {
     this.#opts = opts
     this.options = opts
     store.setListener({
-      message: (msg, raw) => this.#fanOut(msg.room, Buffer.from(raw ?? JSON.stringify(msg)), msg.seq, undefined),
+      message: (msg, raw) => this.#fanOut(msg.room, textFrame(raw ?? JSON.stringify(msg)), msg.seq, undefined),
       presence: (ev) => this.#presence(ev)
     })
   }
@@ -224,11 +226,11 @@ export class Hub {
   #presence (ev: PresenceEvent): void {
     const out: Record<string, unknown> = { type: ev.type, room: ev.room, name: ev.name, ts: ev.ts }
     if (ev.userId !== undefined) out.userId = ev.userId
-    const frame = Buffer.from(JSON.stringify(out))
+    const frame = textFrame(JSON.stringify(out))
     this.#fanOut(ev.room, frame, 0, ev.key)
   }
 
-  /** Serialised once by the caller; the same bytes go to every local member. */
+  /** Serialised and framed once by the caller (textFrame); the same bytes go to every local member. */
   #fanOut (room: string, frame: Buffer, seq: number, skipKey: string | undefined): void {
     const members = this.#rooms.get(room)
     if (members === undefined) return
@@ -247,7 +249,7 @@ export class Hub {
   }
 
   #sendJson (session: ChatSession, obj: object): void {
-    const frame = Buffer.from(JSON.stringify(obj))
+    const frame = textFrame(JSON.stringify(obj))
     if (session.pending !== null) session.pending.push({ frame, seq: 0 })
     // through the same queue as broadcasts, so an ack never overtakes the message it acknowledges
     else this.#queue(session, frame)
@@ -296,7 +298,7 @@ export class Hub {
       this.#slowConsumer(session)
       return
     }
-    conn.send(frame, TEXT)
+    conn.sendFrame(frame)
   }
 
   /** Stops queueing to a socket that does not read, so its backlog cannot grow the heap. */

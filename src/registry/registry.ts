@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { ExpiryTimer } from '../auth/expiry.js'
+import { framePayload, payloadLength } from '../protocol/frame.js'
 
 /** What the registry needs of a WebSocket (ws's WebSocket satisfies it). */
 export interface SocketLike {
   readonly readyState: number
   readonly bufferedAmount: number
+  /** the negotiated extensions ('' when none); ws's WebSocket has it, fakes may not */
+  readonly extensions?: string
   send (data: Buffer | string, options: { binary: boolean }): void
   close (code?: number, reason?: string): void
   terminate (): void
@@ -22,22 +25,25 @@ export interface LogLike {
 
 export const OPEN = 1
 
-/** The TCP socket under a ws WebSocket, as far as batching writes needs it. */
-interface Corkable {
+/** The stream under a ws WebSocket (a net.Socket; injectWS's duplex), as far as writing to it needs. */
+interface RawStream {
   readonly writableCorked: number
   cork (): void
   uncork (): void
+  write (chunk: Buffer): boolean
 }
 
 /**
- * ws keeps its net.Socket in `_socket` (private, stable through ws 8). injectWS's sockets and the
- * unit tests' fakes have none: their sends then go out one by one, which is only slower.
+ * ws keeps its stream in `_socket` (private, stable through ws 8). The unit tests' fakes have none:
+ * their sends then go out one by one through send(), which is only slower.
  */
-export function tcpOf (socket: SocketLike): Corkable | undefined {
-  return (socket as { _socket?: Corkable })._socket ?? undefined
+export function tcpOf (socket: SocketLike): RawStream | undefined {
+  return (socket as { _socket?: RawStream })._socket ?? undefined
 }
 
-const uncork = (tcp: Corkable) => tcp.uncork()
+const TEXT = { binary: false }
+
+const uncork = (tcp: RawStream) => tcp.uncork()
 
 export type Route = 'echo' | 'time' | 'chat'
 
@@ -103,6 +109,13 @@ export class Connection {
   alive = true
   /** why the server ended the socket, when it did so without a close handshake */
   endedBy: string | undefined
+  /**
+   * The stream that frames built by textFrame() may be written to as they are. Without
+   * permessage-deflate ws's sender holds nothing back (it queues only to compress, or to read a
+   * Blob, which we never send), so such writes keep their order with ws's own frames: welcome,
+   * pings, close. With deflate, frames go through ws to be compressed.
+   */
+  readonly #raw: RawStream | undefined
 
   constructor (readonly socket: SocketLike, info: ConnectionInfo) {
     this.route = info.route
@@ -110,6 +123,7 @@ export class Connection {
     this.userAgent = info.userAgent
     this.room = info.room
     this.userId = info.userId
+    this.#raw = socket.extensions === '' ? tcpOf(socket) : undefined
   }
 
   /** Sends one frame when the socket is open, counting it. */
@@ -119,6 +133,20 @@ export class Connection {
     socket.send(data, options)
     this.messagesOut++
     this.bytesOut += data.length
+  }
+
+  /**
+   * Sends a text frame built once by textFrame() for many sockets: one write of the shared bytes,
+   * where send() would frame it again for this socket. Falls back to send() with the payload when
+   * the frame must go through ws (permessage-deflate).
+   */
+  sendFrame (frame: Buffer): void {
+    if (this.socket.readyState !== OPEN) return
+    const raw = this.#raw
+    if (raw !== undefined) raw.write(frame)
+    else this.socket.send(framePayload(frame), TEXT)
+    this.messagesOut++
+    this.bytesOut += payloadLength(frame)
   }
 
   /**

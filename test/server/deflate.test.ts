@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import { deflateRawSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
-import { closed, listen, upgradeStatus } from '../helper.js'
+import { closed, connect, listen, upgradeStatus } from '../helper.js'
 
 /** Opens a ws client and keeps the TCP socket under it, to count the bytes on the wire. */
 async function open (t: Test, url: string, options: WebSocket.ClientOptions = {}): Promise<{ ws: WebSocket, tcp: Socket, accepted: string }> {
@@ -98,4 +98,29 @@ t.test('on: a malformed offer is still a 400 from the upgrade guard; a smaller s
   const got = reply(ws)
   ws.send(text)
   t.equal(String((await got)[0]), text)
+})
+
+t.test('on: broadcasts and time ticks reach deflate and plain sockets alike, in order', async (t) => {
+  const { ws: base } = await listen(t, { PERMESSAGE_DEFLATE: 'true' })
+  // one frame is built for the room; the plain socket gets its bytes as they are, the deflate one through ws
+  const zipped = await connect(t, `${base}/ws/chat/mixed?name=zip`, { perMessageDeflate: true })
+  const plain = await connect(t, `${base}/ws/chat/mixed?name=plain`, { perMessageDeflate: false })
+  t.equal(zipped.ws.extensions, 'permessage-deflate')
+  t.equal(plain.ws.extensions, '')
+  await zipped.frames.next('welcome')
+  await plain.frames.next('welcome')
+  const long = 'long '.repeat(300) // 1,500 B: over the 1 KB threshold: compressed for the deflate socket
+  for (let i = 0; i < 20; i++) zipped.ws.send(JSON.stringify({ type: 'message', text: i % 2 === 0 ? `m${i}` : `${long}${i}` }))
+  for (const peer of [zipped, plain]) {
+    const texts: unknown[] = []
+    for (let i = 0; i < 20; i++) texts.push((await peer.frames.next('message')).text)
+    t.same(texts, Array.from({ length: 20 }, (_, i) => i % 2 === 0 ? `m${i}` : `${long}${i}`), `${peer === zipped ? 'deflate' : 'plain'} socket: all 20, in order`)
+  }
+  const tz = await connect(t, `${base}/ws/time?interval=100`, { perMessageDeflate: true })
+  const tp = await connect(t, `${base}/ws/time?interval=100`, { perMessageDeflate: false })
+  for (const c of [tz, tp]) {
+    await c.frames.next('time')
+    const tick = await c.frames.next('time')
+    t.equal(new Date(tick.iso as string).getTime(), tick.epochMs, 'a pushed tick parses')
+  }
 })

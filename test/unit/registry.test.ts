@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import t from 'tap'
 import { ConnectionRegistry, OPEN, type SocketLike } from '../../src/registry/registry.js'
+import { textFrame } from '../../src/protocol/frame.js'
 
 class FakeSocket extends EventEmitter implements SocketLike {
   readyState = OPEN
@@ -87,10 +88,38 @@ t.test('sendBatched corks the TCP socket once per tick and uncorks on the next t
   await new Promise<void>((resolve) => process.nextTick(resolve))
   t.equal(tcp.writableCorked, 0)
 
-  // a socket without a TCP side (injectWS, fakes) sends plainly
+  // a socket without a stream under it (these fakes) sends plainly
   const plain = reg.add(new FakeSocket(), { route: 'echo', ip: '1.2.3.4', userAgent: 'ua' })
   plain.sendBatched('x', { binary: false })
   t.same((plain.socket as FakeSocket).sent, ['x'])
+})
+
+t.test('sendFrame writes a prebuilt frame to the stream, or its payload through send() with deflate', async (t) => {
+  const reg = new ConnectionRegistry(logger().log)
+  const frame = textFrame('héllo')
+  const writes: Buffer[] = []
+  const stream = { writableCorked: 0, cork () {}, uncork () {}, write (b: Buffer) { writes.push(b); return true } }
+
+  const direct = Object.assign(new FakeSocket(), { extensions: '', _socket: stream })
+  const a = reg.add(direct, { route: 'chat', ip: 'x', userAgent: '', room: 'r' })
+  a.sendFrame(frame)
+  t.equal(writes.length, 1)
+  t.equal(writes[0], frame, 'the same bytes, not a copy')
+  t.same(direct.sent, [], 'ws did not frame it again')
+  t.equal(a.bytesOut, Buffer.byteLength('héllo'), 'payload bytes counted')
+  t.equal(a.messagesOut, 1)
+
+  const deflated = Object.assign(new FakeSocket(), { extensions: 'permessage-deflate', _socket: stream })
+  const b = reg.add(deflated, { route: 'chat', ip: 'x', userAgent: '', room: 'r' })
+  b.sendFrame(frame)
+  t.equal(writes.length, 1, 'nothing written past ws: it must compress')
+  t.same(deflated.sent.map(String), ['héllo'], 'the payload through send()')
+  t.equal(b.bytesOut, Buffer.byteLength('héllo'))
+
+  direct.readyState = 2
+  a.sendFrame(frame)
+  t.equal(writes.length, 1, 'nothing once the socket is closing')
+  t.equal(a.messagesOut, 1)
 })
 
 t.test('closeAll closes with the code and terminates peers that do not answer', async (t) => {
