@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect as netConnect, type Socket } from 'node:net'
 import { constants as zlib, deflateRawSync } from 'node:zlib'
-import { cpuSeconds, machineBusySeconds, rssBytes } from './lib/proc.js'
+import { type Collected, collected, cpuSeconds, machineBusySeconds, rssBytes } from './lib/proc.js'
 import type { Reply, Request, Target, Task, Window } from './lib/types.js'
 
 // one random mask key for every frame: still masked as RFC 6455 wants, and pre-building stays cheap
@@ -672,11 +672,54 @@ async function timeTask (target: Target, t: Extract<Task, { kind: 'time' }>): Pr
   return [w]
 }
 
+/**
+ * Pushes about `mb` megabytes of 16 KB echoes through four sockets and waits until all are back.
+ * The server then has allocated as under load: its young generation is touched end to end, and what
+ * survived was scavenged into the old one. Run before the idle baseline and again before the idle
+ * reading, so that the RSS difference is what the sockets hold, not where the GC happened to stand
+ * (without it, the same server read 4.2 and 6.8 KB per socket in two runs).
+ */
+async function churn (target: Target, mb: number): Promise<void> {
+  const size = 16384
+  const payload = body(size)
+  const sio = target.proto === 'sio'
+  const one = maskedFrame(OP_TEXT, Buffer.from(sio ? `42["echo","${payload}"]` : payload))
+  const inflight = 4
+  const perSocket = Math.ceil(mb * 1024 * 1024 / size / 4)
+  let back = 0
+  const setup = (c: Conn) => {
+    c.onData = (cc, head, headLen) => {
+      if (sio && (headLen < 2 || head[1] !== 0x32)) return
+      back++
+      cc.owed++
+    }
+    c.afterChunk = (cc) => {
+      while (cc.owed > 0 && cc.count < perSocket) {
+        cc.owed--
+        cc.count++
+        cc.write(one)
+      }
+    }
+  }
+  const readyOn: ReadyOn = sio ? 'sio-connect' : 'upgrade'
+  const { conns, failed } = await openMany(target, 4, () => wsPath(target, 'echo'), readyOn, performance.now() + 10_000, setup)
+  if (failed > 0) throw new Error(`churn: ${failed} of 4 sockets failed to open`)
+  for (const c of conns) {
+    for (let k = 0; k < inflight; k++) c.write(one)
+    c.count = inflight
+  }
+  const all = await until(() => back >= conns.length * perSocket, 20_000)
+  closeAll(conns)
+  if (!all) throw new Error(`churn: ${back} of ${conns.length * perSocket} echoes came back`)
+}
+
 async function idleTask (target: Target, t: Extract<Task, { kind: 'idle' }>): Promise<Window[]> {
   const deflate = t.deflate === true
   const suffix = deflate ? ' deflate' : ''
+  // every reading is taken after a full GC, on a server whose young generation has been used end to end
+  await churn(target, 64)
   await sleep(t.settleMs / 2)
-  const rss0 = rssBytes(target.serverPid)
+  const m0 = await collected(target.serverPid, target.memDir)
   const meter = new Meter(target.serverPid)
   const readyOn: ReadyOn = target.proto === 'sio' ? 'sio-connect' : 'upgrade'
   let echoed = 0
@@ -686,8 +729,16 @@ async function idleTask (target: Target, t: Extract<Task, { kind: 'idle' }>): Pr
   if (deflate && conns.some((c) => !c.deflated)) throw new Error('idle: permessage-deflate was not negotiated')
   await sleep(t.settleMs)
   const w = meter.finish(`idle ${t.sockets} sockets${suffix}`, 'socket', t.sockets, undefined, {})
-  const rss1 = rssBytes(target.serverPid)
-  w.extra = { rssBeforeBytes: rss0, rssAfterBytes: rss1, bytesPerSocket: Math.round((rss1 - rss0) / t.sockets) }
+  await churn(target, 64)
+  await sleep(t.settleMs / 2)
+  const perSocket = (m: Collected) => ({
+    rssBeforeBytes: m0.rss,
+    rssAfterBytes: m.rss,
+    bytesPerSocket: Math.round((m.rss - m0.rss) / t.sockets),
+    heapBytesPerSocket: Math.round((m.heapUsed - m0.heapUsed) / t.sockets),
+    externalBytesPerSocket: Math.round((m.external - m0.external) / t.sockets)
+  })
+  w.extra = perSocket(await collected(target.serverPid, target.memDir))
   w.rate = 0
   const windows = [w]
   if (deflate) {
@@ -699,8 +750,7 @@ async function idleTask (target: Target, t: Extract<Task, { kind: 'idle' }>): Pr
     const all = await until(() => echoed >= t.sockets, 30_000)
     await sleep(t.settleMs)
     const p = primeMeter.finish(`idle ${t.sockets} sockets deflate, 1 msg each`, 'socket', t.sockets, undefined, {})
-    const rss2 = rssBytes(target.serverPid)
-    p.extra = { rssBeforeBytes: rss0, rssAfterBytes: rss2, bytesPerSocket: Math.round((rss2 - rss0) / t.sockets), echoed }
+    p.extra = { ...perSocket(await collected(target.serverPid, target.memDir)), echoed }
     p.rate = 0
     if (!all) p.error = `${t.sockets - echoed} of ${t.sockets} messages not echoed`
     windows.push(p)

@@ -29,6 +29,9 @@ const isOurs = (name: ServerName) => name === 'ours' || name === 'bare'
  * server, and a fresh server's first echo window ran 20-30% slower than the same server's later ones.
  */
 const HEAP_NODE_ARGS = '--min-semi-space-size=16'
+/** bench/lib/gc-hook in every server: a full GC on SIGUSR2 for the idle scenario's readings */
+const GC_HOOK_ARGS = `--expose-gc --import ${fileURLToPath(new URL('../dist/bench/lib/gc-hook.js', import.meta.url))}`
+const MEM_DIR = fileURLToPath(new URL('results/mem/', import.meta.url))
 
 interface Options {
   quick: boolean
@@ -123,7 +126,7 @@ let oursDir = ROOT
 
 async function startServer (name: ServerName, label: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort()
-  const node = `node ${HEAP_NODE_ARGS}${nodeArgs === '' ? '' : ` ${nodeArgs}`}`
+  const node = `node ${HEAP_NODE_ARGS} ${GC_HOOK_ARGS}${nodeArgs === '' ? '' : ` ${nodeArgs}`}`
   const entry = isOurs(name)
     ? `${node} dist/src/server.js`
     : `${node} dist/bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.js`
@@ -139,6 +142,7 @@ async function startServer (name: ServerName, label: string, extraEnv: Record<st
     CHAT_RATE_PER_SEC: '1000000',
     CHAT_RATE_BURST: '1000000',
     SEND_BUFFER_LIMIT_BYTES: '67108864',
+    BENCH_MEM_DIR: MEM_DIR,
     ...extraEnv,
     ...(name === 'bare' ? { METRICS_ENABLED: 'false' } : {})
   }
@@ -147,6 +151,7 @@ async function startServer (name: ServerName, label: string, extraEnv: Record<st
   // the server's own log (warn and up) goes to bench/results/<name>.log: a crash leaves its reason there
   const logDir = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(logDir, { recursive: true })
+  mkdirSync(MEM_DIR, { recursive: true })
   const logFd = openSync(`${logDir}${name}.log`, 'a')
   const child = spawn('bash', ['-c', `ulimit -n 20000 && exec ${entry}`], { cwd, env, stdio: ['ignore', logFd, logFd] })
   closeSync(logFd)
@@ -240,9 +245,9 @@ async function settle (pid: number, maxMs: number): Promise<void> {
 }
 
 /**
- * Starts every named server at once and drives them in turn, scenario by scenario, so that the
- * ratios compare runs seconds apart rather than minutes apart (the VM's speed drifts). Ours goes
- * last in each scenario: a room fill it cannot finish leaves it busy, and must not load the others.
+ * Drives every named server in turn, scenario by scenario, so that the ratios compare runs seconds
+ * apart rather than minutes apart (the VM's speed drifts). Ours goes last in each scenario: a room
+ * fill it cannot finish leaves it busy, and must not load the others.
  */
 /** One row per server and label: the mean of the rounds (rates, CPU, latency), the worst noise. */
 function mergeRounds (perRound: Row[][]): Row[] {
@@ -285,16 +290,23 @@ async function benchAll (names: ServerName[], tasks: Array<{ group: string, task
   await quiet(quietSeconds)
   const t0 = Date.now()
   const order = [...names].sort((a, b) => Number(a === 'ours') - Number(b === 'ours'))
-  const servers: Array<{ name: ServerName, running: Running }> = []
+  // each server starts just before its first scenario, so every one meets it at the same point of its
+  // life. Started all at once, the last one had idled ~10 s with a few GCs before its idle fill, and
+  // V8 then built its 10,000 net.Sockets in dictionary mode: 1.2 KB more heap per socket than the same
+  // server measured right after boot (seen with %HasFastProperties at the 'connection' event).
+  const servers: Array<{ name: ServerName, running: Running | null }> = order.map((name) => ({ name, running: null }))
   const gen = new Loadgen()
-  try {
-    for (const name of order) {
-      try {
-        servers.push({ name, running: await startServer(name, TITLE[name], env) })
-      } catch (err) {
-        rows.push(failedRow(TITLE[name], 'start', err))
-      }
+  const started = async (s: { name: ServerName, running: Running | null }): Promise<Running | null> => {
+    if (s.running !== null) return s.running
+    try {
+      s.running = await startServer(s.name, TITLE[s.name], env)
+    } catch (err) {
+      rows.push(failedRow(TITLE[s.name], 'start', err))
+      servers.splice(servers.indexOf(s), 1)
     }
+    return s.running
+  }
+  try {
     for (const { group, task } of tasks) {
       // a short scenario measured while other work took a quarter core is run again (for every
       // server, so the ratios stay same-run) while the time budget allows; the calmer attempt is kept
@@ -307,13 +319,16 @@ async function benchAll (names: ServerName[], tasks: Array<{ group: string, task
         const perRound: Row[][] = []
         for (let round = 0; round < rounds; round++) {
           const got: Row[] = []
-          for (const { name, running } of round % 2 === 0 ? servers : [...servers].reverse()) {
+          for (const server of round % 2 === 0 ? [...servers] : [...servers].reverse()) {
+            const { name } = server
             const label = TITLE[name]
+            const running = await started(server)
+            if (running === null) continue
             if (running.child.exitCode !== null) {
               got.push(failedRow(label, group, new Error('server exited')))
               continue
             }
-            const target = { host: HOST, port: running.port, proto: PROTO[name], serverPid: running.pid }
+            const target = { host: HOST, port: running.port, proto: PROTO[name], serverPid: running.pid, memDir: MEM_DIR }
             const reply = await gen.run({ target, task }, 150_000)
             // the next server's window must not pay for this one's teardown (10k closes, leave events)
             await settle(running.pid, 15_000)
@@ -341,7 +356,7 @@ async function benchAll (names: ServerName[], tasks: Array<{ group: string, task
     }
   } finally {
     gen.stop()
-    await Promise.all(servers.map(async (s) => await stopServer(s.running)))
+    await Promise.all(servers.map(async (s) => { if (s.running !== null) await stopServer(s.running) }))
   }
   process.stdout.write(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
 }
@@ -356,7 +371,9 @@ const fmt = (v: number | undefined, d = 1) => v === undefined ? '-' : v >= 100 ?
 const mb = (b: number) => (b / 1048576).toFixed(0)
 
 function printRow (r: Row): void {
-  const mem = r.extra?.bytesPerSocket !== undefined ? ` ${(Number(r.extra.bytesPerSocket) / 1024).toFixed(2)} KB/socket` : ''
+  const mem = r.extra?.bytesPerSocket !== undefined
+    ? ` ${(Number(r.extra.bytesPerSocket) / 1024).toFixed(2)} KB/socket (heap ${(Number(r.extra.heapBytesPerSocket) / 1024).toFixed(2)})`
+    : ''
   process.stdout.write(`  ${r.server.padEnd(14)} ${r.label.padEnd(24)} ${fmt(r.rate).padStart(9)} ${r.unit}/s` +
     `  p50 ${fmt(r.p50Ms, 2)} p99 ${fmt(r.p99Ms, 2)} ms  srv ${fmt(r.serverCpuUs, 2)} µs/${r.unit}` +
     `  rss ${mb(r.serverRssBytes)} MB  gen ${(r.loadgenCpu * 100).toFixed(0)}% other ${((r.otherCpu ?? 0) * 100).toFixed(0)}%${mem}${r.error !== undefined ? '  ERROR ' + r.error : ''}\n`)

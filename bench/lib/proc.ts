@@ -1,6 +1,7 @@
 // Process sampling from /proc: CPU time (utime + stime) and resident memory of any pid.
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 let ticksPerSecond: number | undefined
 
@@ -46,4 +47,27 @@ export function machineBusySeconds (): number {
   const f = line.trim().split(/\s+/).slice(1).map(Number)
   const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)
   return busy / clockTicks()
+}
+
+export interface Collected { rss: number, heapUsed: number, external: number }
+
+/**
+ * Asks a server started with bench/lib/gc-hook for a full GC (SIGUSR2) and returns its memory
+ * after it: RSS from /proc, heap and external from the hook's report. Throws after 5 s without one.
+ */
+export async function collected (pid: number, memDir: string): Promise<Collected> {
+  const file = `${memDir}/${pid}.json`
+  const asked = Date.now()
+  process.kill(pid, 'SIGUSR2')
+  for (let i = 0; i < 100; i++) {
+    await sleep(50)
+    let report: { at: number, heapUsed: number, external: number } | undefined
+    try {
+      report = JSON.parse(readFileSync(file, 'utf8')) as { at: number, heapUsed: number, external: number }
+    } catch {
+      continue // not written yet, or half written
+    }
+    if (report.at >= asked) return { rss: rssBytes(pid), heapUsed: report.heapUsed, external: report.external }
+  }
+  throw new Error(`pid ${pid} did not report its memory after a GC (is bench/lib/gc-hook preloaded?)`)
 }

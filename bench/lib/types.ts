@@ -9,6 +9,8 @@ export interface Target {
   proto: Proto
   /** the server process, sampled from /proc during each measurement window */
   serverPid: number
+  /** where the server's gc-hook writes its memory after a full GC (SIGUSR2) */
+  memDir: string
 }
 
 /** `rounds`: how many times the orchestrator runs the task per server, in mirrored order (A B B A …); the load generator ignores it */
