@@ -684,8 +684,9 @@ async function churn (target: Target, mb: number): Promise<void> {
   const payload = body(size)
   const sio = target.proto === 'sio'
   const one = maskedFrame(OP_TEXT, Buffer.from(sio ? `42["echo","${payload}"]` : payload))
+  const sockets = 4
   const inflight = 4
-  const perSocket = Math.ceil(mb * 1024 * 1024 / size / 4)
+  const perSocket = Math.ceil(mb * 1024 * 1024 / size / sockets)
   let back = 0
   const setup = (c: Conn) => {
     c.onData = (cc, head, headLen) => {
@@ -702,8 +703,8 @@ async function churn (target: Target, mb: number): Promise<void> {
     }
   }
   const readyOn: ReadyOn = sio ? 'sio-connect' : 'upgrade'
-  const { conns, failed } = await openMany(target, 4, () => wsPath(target, 'echo'), readyOn, performance.now() + 10_000, setup)
-  if (failed > 0) throw new Error(`churn: ${failed} of 4 sockets failed to open`)
+  const { conns, failed } = await openMany(target, sockets, () => wsPath(target, 'echo'), readyOn, performance.now() + 10_000, setup)
+  if (failed > 0) throw new Error(`churn: ${failed} of ${sockets} sockets failed to open`)
   for (const c of conns) {
     for (let k = 0; k < inflight; k++) c.write(one)
     c.count = inflight

@@ -244,11 +244,6 @@ async function settle (pid: number, maxMs: number): Promise<void> {
   }
 }
 
-/**
- * Drives every named server in turn, scenario by scenario, so that the ratios compare runs seconds
- * apart rather than minutes apart (the VM's speed drifts). Ours goes last in each scenario: a room
- * fill it cannot finish leaves it busy, and must not load the others.
- */
 /** One row per server and label: the mean of the rounds (rates, CPU, latency), the worst noise. */
 function mergeRounds (perRound: Row[][]): Row[] {
   const out: Row[] = []
@@ -285,6 +280,11 @@ const DEFLATE_IDLE_SOCKETS = 5000
 // (not idle: its "before" must be a fresh server)
 const RETRYABLE = new Set<Task['kind']>(['echo', 'handshake', 'time'])
 
+/**
+ * Drives every named server in turn, scenario by scenario, so that the ratios compare runs seconds
+ * apart rather than minutes apart (the VM's speed drifts). Ours goes last in each scenario: a room
+ * fill it cannot finish leaves it busy, and must not load the others.
+ */
 async function benchAll (names: ServerName[], tasks: Array<{ group: string, task: Task }>,
   env: Record<string, string>, rows: Row[], quietSeconds: number, retryBudgetMs = 0): Promise<void> {
   await quiet(quietSeconds)

@@ -34,6 +34,35 @@ t.test('welcome, join, message to every member, leave (real server)', async (t) 
   t.equal(bob.frames.all('join').length, 0, 'the newcomer gets a welcome, not its own join')
 })
 
+t.test('a broadcast is framed once and written to each socket as it is, not re-framed by ws.send', async (t) => {
+  const { app, ws: base } = await listen(t)
+  const a = await connect(t, `${base}/ws/chat/framed?name=a`)
+  const b = await connect(t, `${base}/ws/chat/framed?name=b`)
+  await a.frames.next('welcome')
+  await b.frames.next('welcome')
+  // spy on both paths of every server-side socket: ws's send and the raw stream under it
+  const sends: number[] = []
+  const writes: Buffer[][] = []
+  for (const conn of app.registry.values()) {
+    const socket = conn.socket as unknown as { send: (...args: unknown[]) => unknown, _socket: { write: (...args: unknown[]) => unknown } }
+    const mine: Buffer[] = []
+    writes.push(mine)
+    sends.push(0)
+    const i = sends.length - 1
+    const send = socket.send
+    socket.send = function (this: unknown, ...args: unknown[]) { sends[i]!++; return send.apply(this, args) }
+    const write = socket._socket.write
+    socket._socket.write = function (this: unknown, ...args: unknown[]) { mine.push(args[0] as Buffer); return write.apply(this, args) }
+  }
+  a.ws.send(JSON.stringify({ type: 'message', text: 'once' }))
+  t.equal((await a.frames.next('message')).text, 'once')
+  t.equal((await b.frames.next('message')).text, 'once')
+  t.same(sends, [0, 0], 'ws.send was not used for the broadcast')
+  t.equal(writes[0]!.length, 1)
+  t.equal(writes[1]!.length, 1)
+  t.equal(writes[0]![0], writes[1]![0], 'both sockets were given the same buffer')
+})
+
 t.test('default room is lobby; guest names are generated', async (t) => {
   const app = await build(t)
   const c = await join(t, app, '/ws/chat')
