@@ -19,7 +19,7 @@ export class AppRegistry extends ConnectionRegistry {
     // stays attached to the TCP socket (_httpMessage), and its 'error' listener closes over request and
     // reply. That is ~3 KB per idle socket (IncomingMessage, ServerResponse, Fastify Request/Reply, headers,
     // a child logger). Let go of both; our listener does the same job (app.injectWS's request has no TCP socket).
-    const tcp = req.raw.socket as (Socket & { _httpMessage?: ServerResponse | null }) | undefined
+    const tcp = req.raw.socket as (Socket & { _httpMessage?: ServerResponse | null, _peername?: object }) | undefined
     if (tcp?._httpMessage != null) tcp._httpMessage.detachSocket(tcp)
     socket.removeAllListeners('error')
     const conn = this.add(socket, {
@@ -39,6 +39,9 @@ export class AppRegistry extends ConnectionRegistry {
     // the HTTP connection timeout was cleared by ws at the upgrade (setTimeout(0)), but Node keeps the
     // cleared Timeout and its bound callback on the socket: ~170 B per idle socket, dropped here
     if (tcp !== undefined && kTimeout !== undefined) (tcp as unknown as Record<symbol, unknown>)[kTimeout] = null
+    // req.ip made Node cache {address, family, port} on the socket (~90 B); the entry has the address,
+    // and Node asks the kernel again if anything wants it later
+    if (tcp !== undefined) tcp._peername = undefined
     return conn
   }
 

@@ -107,7 +107,7 @@ t.test('registry caps: claims count until released once; add counts a socket wit
   if (typeof a === 'object') { registry.release(a); registry.release(a) }
   t.equal(registry.countByIp('1.1.1.1'), 1, 'a double release counts back once')
   t.equal(registry.overCap('1.1.1.1', 'u', caps), undefined, 'the user slot is free again')
-  let onClose: ((code: number, reason: Buffer) => void) | undefined
+  let onClose: ((this: unknown, code: number, reason: Buffer) => void) | undefined
   const socket = {
     readyState: 1,
     bufferedAmount: 0,
@@ -119,6 +119,6 @@ t.test('registry caps: claims count until released once; add counts a socket wit
   }
   registry.add(socket, { route: 'echo', ip: '2.2.2.2', userAgent: '' })
   t.equal(registry.countByIp('2.2.2.2'), 1)
-  onClose!(1000, Buffer.alloc(0))
+  onClose!.call(socket, 1000, Buffer.alloc(0)) // as an EventEmitter calls it: `this` is the socket
   t.equal(registry.countByIp('2.2.2.2'), 0, 'counted back at close')
 })
