@@ -42,6 +42,9 @@ t.test('every echo socket shares the same listeners: no closure per socket', asy
   for (const event of ['message', 'close', 'error', 'pong']) {
     const mine = first!.listeners(event)
     t.equal(mine.length, 1, `one ${event} listener`)
-    for (const other of rest) t.ok(other.listeners(event).every((fn, i) => fn === mine[i]), `the same ${event} listener on every socket`)
+    for (const other of rest) {
+      const theirs = other.listeners(event)
+      t.ok(theirs.length === mine.length && theirs.every((fn, i) => fn === mine[i]), `the same ${event} listener on every socket`)
+    }
   }
 })
