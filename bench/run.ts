@@ -459,8 +459,8 @@ function goals (rows: Row[]): Goal[] {
     // decided on what the sockets hold on the JS heap and in external memory after a full GC: registry
     // entries, ws and net.Socket objects. Native per-socket state is Node's own TCP stack in every server.
     // RSS per socket is reported beside it but cannot decide: it moves with where the allocator and V8
-    // find room left by the boot (ours read 2.3-2.8 KB, below its own heap figure, in three runs)
-    const held = (r: Row | undefined) => r === undefined ? undefined : Number(r.extra?.heapBytesPerSocket) + Number(r.extra?.externalBytesPerSocket)
+    // find room left by the boot (ours read 0.8-6.6 KB per socket in runs of the same code)
+    const held = (r: Row | undefined) => r === undefined ? undefined : heldPerSocket(r)
     const rss = (r: Row | undefined) => r === undefined ? '-' : `${(Number(r.extra?.bytesPerSocket) / 1024).toFixed(2)} KB`
     const ours = find(rows, 'ours', idle)
     const ws = find(rows, 'bare ws', idle)
@@ -502,6 +502,11 @@ function metricsGoals (rows: Row[]): Goal[] {
 }
 
 /** What permessage-deflate costs ours. The issue sets no target: reported, not judged. */
+/** What an idle window's sockets hold after a full GC: JS heap + external memory, per socket. */
+function heldPerSocket (r: Row): number {
+  return Number(r.extra?.heapBytesPerSocket) + Number(r.extra?.externalBytesPerSocket)
+}
+
 function deflateSummary (rows: Row[]): Record<string, number | string> | undefined {
   const echo = rows.find((r) => r.server === 'ours' && r.label.startsWith('echo ') && r.label.endsWith(' deflate') && r.error === undefined)
   const idle = rows.find((r) => r.server === 'ours' && r.label.startsWith('idle ') && r.label.endsWith(' deflate') && r.error === undefined)
@@ -523,13 +528,12 @@ function deflateSummary (rows: Row[]): Record<string, number | string> | undefin
     // heap + external for the negotiated/declined pair (RSS moves by ±1 KB a socket from run to run,
     // more than negotiating costs); RSS once zlib state exists: zlib's own allocations are native
     // memory that V8's external figure counts only in part (33 of 235 KB)
-    const held = (r: Row) => Number(r.extra?.heapBytesPerSocket) + Number(r.extra?.externalBytesPerSocket)
     out.sockets = Number(n)
-    out.heldPerSocketNegotiated = held(idle)
-    if (plain !== undefined) out.heldPerSocketWithout = held(plain)
+    out.heldPerSocketNegotiated = heldPerSocket(idle)
+    if (plain !== undefined) out.heldPerSocketWithout = heldPerSocket(plain)
     if (talked !== undefined) {
       out.rssPerSocketAfterOneMessage = Number(talked.extra?.bytesPerSocket)
-      out.heldPerSocketAfterOneMessage = held(talked)
+      out.heldPerSocketAfterOneMessage = heldPerSocket(talked)
     }
   }
   return out
@@ -567,8 +571,7 @@ function table (rows: Row[]): string {
         const o = find(rows, other, r.label)
         if (o === undefined) return ''
         if (r.extra?.bytesPerSocket !== undefined) {
-          const held = (x: Row) => Number(x.extra?.heapBytesPerSocket) + Number(x.extra?.externalBytesPerSocket)
-          return `heap+ext ${fmt(ratio(held(r), held(o)), 2)}x, rss ${fmt(ratio(Number(r.extra.bytesPerSocket), Number(o.extra?.bytesPerSocket)), 2)}x`
+          return `heap+ext ${fmt(ratio(heldPerSocket(r), heldPerSocket(o)), 2)}x, rss ${fmt(ratio(Number(r.extra.bytesPerSocket), Number(o.extra?.bytesPerSocket)), 2)}x`
         }
         const parts: string[] = []
         if (r.rate > 0 && o.rate > 0) parts.push(`rate ${fmt(ratio(r.rate, o.rate), 2)}x`)
@@ -580,7 +583,7 @@ function table (rows: Row[]): string {
       vsSio = cmp('Socket.IO')
     }
     const rate = r.extra?.bytesPerSocket !== undefined
-      ? `${(Number(r.extra.bytesPerSocket) / 1024).toFixed(2)} KB/socket RSS, ${((Number(r.extra.heapBytesPerSocket) + Number(r.extra.externalBytesPerSocket)) / 1024).toFixed(2)} KB heap+ext`
+      ? `${(Number(r.extra.bytesPerSocket) / 1024).toFixed(2)} KB/socket RSS, ${(heldPerSocket(r) / 1024).toFixed(2)} KB heap+ext`
       : r.label.startsWith('hold ') ? `${r.extra?.opened ?? 0} open, ${r.extra?.dropped ?? 0} dropped` : `${fmt(r.rate)} ${r.unit}/s`
     lines.push(`| ${r.label} | ${r.server} | ${r.error !== undefined ? 'ERROR: ' + r.error.replace(/\|/g, '/') : rate} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
       `${r.serverCpuUs > 0 ? fmt(r.serverCpuUs, 2) + ' /' + r.unit : '-'} | ${mb(r.serverRssBytes)} | ${(r.loadgenCpu * 100).toFixed(0)}% | ` +
