@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--servers=ours,ws,sio] [--only=echo,fanout,time,idle,handshake,hold,deflate,metrics]
+// `npm run bench [-- --quick] [--servers=ours,ws,sio,ws-heap] [--only=echo,fanout,time,idle,handshake,hold,deflate,metrics]
 //   [--echo=500x16384,...] [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--ours-dir=CHECKOUT] [--no-build]
 //   [--report=bench/results/latest.json]`
 // Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
@@ -16,10 +16,11 @@ import type { Proto, Reply, Request, Task, Window } from './lib/types.js'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HOST = '127.0.0.1'
 
-// 'bare' is ours with METRICS_ENABLED=false: the metrics variant measures what Prometheus costs
-type ServerName = 'ours' | 'ws' | 'sio' | 'bare'
-const PROTO: Record<ServerName, Proto> = { ours: 'ws', ws: 'ws', sio: 'sio', bare: 'ws' }
-const TITLE: Record<ServerName, string> = { ours: 'ours', ws: 'bare ws', sio: 'Socket.IO', bare: 'ours, no metrics' }
+// 'bare' is ours with METRICS_ENABLED=false: the metrics variant measures what Prometheus costs.
+// 'ws-heap' (only when asked for) is bare ws with ours built in its process (servers/carry-app.ts)
+type ServerName = 'ours' | 'ws' | 'sio' | 'bare' | 'ws-heap'
+const PROTO: Record<ServerName, Proto> = { ours: 'ws', ws: 'ws', sio: 'sio', bare: 'ws', 'ws-heap': 'ws' }
+const TITLE: Record<ServerName, string> = { ours: 'ours', ws: 'bare ws', sio: 'Socket.IO', bare: 'ours, no metrics', 'ws-heap': 'bare ws + our heap' }
 const isOurs = (name: ServerName) => name === 'ours' || name === 'bare'
 
 /**
@@ -129,7 +130,9 @@ async function startServer (name: ServerName, label: string, extraEnv: Record<st
   const node = `node ${HEAP_NODE_ARGS} ${GC_HOOK_ARGS}${nodeArgs === '' ? '' : ` ${nodeArgs}`}`
   const entry = isOurs(name)
     ? `${node} dist/src/server.js`
-    : `${node} dist/bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.js`
+    : name === 'ws-heap'
+      ? `${node} --import ./dist/bench/servers/carry-app.js dist/bench/servers/ws-ref.js`
+      : `${node} dist/bench/servers/${name === 'ws' ? 'ws-ref' : 'socketio-ref'}.js`
   const env: Record<string, string> = {
     ...process.env as Record<string, string>,
     NODE_ENV: 'production',
@@ -144,7 +147,8 @@ async function startServer (name: ServerName, label: string, extraEnv: Record<st
     SEND_BUFFER_LIMIT_BYTES: '67108864',
     BENCH_MEM_DIR: MEM_DIR,
     ...extraEnv,
-    ...(name === 'bare' ? { METRICS_ENABLED: 'false' } : {})
+    ...(name === 'bare' ? { METRICS_ENABLED: 'false' } : {}),
+    ...(name === 'ws-heap' ? { CARRY_APP_DIR: oursDir } : {})
   }
   // exec: the pid we sample is node's own, not bash's
   const cwd = isOurs(name) ? oursDir : ROOT
@@ -557,16 +561,17 @@ function deflateGoals (rows: Row[]): Goal[] {
 }
 
 function table (rows: Row[]): string {
-  const head = '| scenario | server | rate | p50 ms | p99 ms | server µs/unit | server RSS MB | loadgen CPU | other CPU | ours vs bare ws | ours vs Socket.IO |'
+  const head = '| scenario | server | rate | p50 ms | p99 ms | server µs/unit | server RSS MB | loadgen CPU | other CPU | vs bare ws | ours vs Socket.IO |'
   const lines = [head, '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|']
   const labelOrder = [...new Set(rows.map((r) => r.label))]
-  const serverOrder = ['ours', 'bare ws', 'Socket.IO']
+  const serverOrder = ['ours', 'bare ws', TITLE['ws-heap'], 'Socket.IO']
   const sorted = [...rows].sort((a, b) => labelOrder.indexOf(a.label) - labelOrder.indexOf(b.label) ||
     serverOrder.indexOf(a.server) - serverOrder.indexOf(b.server))
   for (const r of sorted) {
     let vsWs = ''
     let vsSio = ''
-    if (r.server === 'ours' && r.error === undefined) {
+    // ours against both references; the ws-heap control against bare ws
+    if ((r.server === 'ours' || r.server === TITLE['ws-heap']) && r.error === undefined) {
       const cmp = (other: string) => {
         const o = find(rows, other, r.label)
         if (o === undefined) return ''
@@ -580,7 +585,7 @@ function table (rows: Row[]): string {
         return parts.join(', ')
       }
       vsWs = cmp('bare ws')
-      vsSio = cmp('Socket.IO')
+      if (r.server === 'ours') vsSio = cmp('Socket.IO')
     }
     const rate = r.extra?.bytesPerSocket !== undefined
       ? `${(Number(r.extra.bytesPerSocket) / 1024).toFixed(2)} KB/socket RSS, ${(heldPerSocket(r) / 1024).toFixed(2)} KB heap+ext`
@@ -626,7 +631,7 @@ async function main (): Promise<void> {
     // every server runs compiled, as plain node: no TypeScript loader in the measured process
     process.stdout.write('building: tsc -p tsconfig.build.json, tsc -p bench/tsconfig.build.json\n')
     // the server only (npm run build also bundles the browser client, which the bench does not load)
-    if (opts.servers.includes('ours')) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: opts.oursDir, stdio: 'inherit' })
+    if (opts.servers.includes('ours') || opts.servers.includes('ws-heap')) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: opts.oursDir, stdio: 'inherit' })
     execFileSync('npx', ['tsc', '-p', 'bench/tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' })
   }
   process.stdout.write(`bench (${opts.quick ? 'quick' : 'full'}): ${JSON.stringify(machine())}\n`)
