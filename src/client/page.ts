@@ -132,8 +132,14 @@ function render (entries: Entry[]): void {
   }
 }
 
+// A welcome shows the name the server gave (a guest name, or the token's) in the name field, unless the field was
+// edited since the last join: a reconnect's welcome, or the first one arriving late, must not undo what is being typed
+let nameEdited = false
+$('chat-name').addEventListener('input', () => { nameEdited = true })
+
 function join (): void {
   chat?.close()
+  nameEdited = false
   transcript.replaceChildren()
   const name = $<HTMLInputElement>('chat-name').value.trim()
   const room = $<HTMLInputElement>('chat-room').value.trim() || 'lobby'
@@ -144,7 +150,7 @@ function join (): void {
   c.addEventListener('entries', (ev) => render((ev as CustomEvent<Entry[]>).detail))
   c.addEventListener('welcome', (ev) => {
     const w = (ev as CustomEvent<{ name: string, userId?: string }>).detail
-    $<HTMLInputElement>('chat-name').value = w.name
+    if (!nameEdited) $<HTMLInputElement>('chat-name').value = w.name
     if (w.userId !== undefined) $('auth-user').textContent = w.userId
   })
   c.addEventListener('members', (ev) => {

@@ -88,6 +88,7 @@ t.test('server restart while a page keeps typing: reconnect, every message deliv
   const typed = ['during-1', 'during-2', 'during-3']
   for (const text of typed) await say(page, text)
   t.equal(await page.textContent('#outbox'), '3', 'typed during the outage: queued, not lost')
+  await page.fill('#chat-name', 'Renamed') // edited, not joined yet
   await page.screenshot({ path: join(SCREENSHOTS, 'outage.png'), fullPage: true })
 
   const second = await startServer(t, { PORT: String(port) })
@@ -96,6 +97,8 @@ t.test('server restart while a page keeps typing: reconnect, every message deliv
   await page.waitForFunction(() => [...document.querySelectorAll('#transcript .text')].some((e) => e.textContent === 'during-3'))
   const texts = await transcriptTexts(page)
   t.same(texts, ['before', ...typed], 'each message exactly once, in order')
+  t.equal(await page.inputValue('#chat-name'), 'Renamed', "the reconnect's welcome left the name being edited alone")
+  t.ok((await page.$$eval('#members li', (els) => els.map((e) => e.textContent))).includes('Typist'), 'the room still knows the joined name')
   const seqs = await page.$$eval('#transcript li[data-seq]', (els) => els.map((e) => Number((e as HTMLElement).dataset.seq)))
   t.same(seqs.slice(1), [1, 2, 3], 'after the restart (new epoch) seq starts over with no holes')
   t.ok(await page.$('#transcript li.gap'), 'the restart is marked in the transcript')
