@@ -1,10 +1,14 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 
-/** Readiness: draining (shutdown begun) plus any check a plugin adds (e.g. the Redis backplane). */
+/**
+ * Readiness: not while the registry drains (shutdown begun, see plugins/registry), nor while any check
+ * a plugin adds fails (e.g. the Redis backplane).
+ */
 export class Lifecycle {
-  draining = false
   readonly #checks: Array<() => string | undefined> = []
+
+  constructor (readonly shutdown: { readonly draining: boolean }) {}
 
   addCheck (check: () => string | undefined): void {
     this.#checks.push(check)
@@ -12,7 +16,7 @@ export class Lifecycle {
 
   /** undefined when ready, else why not */
   notReady (): string | undefined {
-    if (this.draining) return 'shutting down'
+    if (this.shutdown.draining) return 'shutting down'
     for (const check of this.#checks) {
       const reason = check()
       if (reason !== undefined) return reason
@@ -26,10 +30,7 @@ declare module 'fastify' {
 }
 
 async function lifecyclePlugin (app: FastifyInstance) {
-  const lifecycle = new Lifecycle()
-  app.decorate('lifecycle', lifecycle)
-  // close() begins with preClose: from then on /ready says 503 and upgrades are refused
-  app.addHook('preClose', async () => { lifecycle.draining = true })
+  app.decorate('lifecycle', new Lifecycle(app.registry))
 }
 
-export default fp(lifecyclePlugin, { name: 'lifecycle' })
+export default fp(lifecyclePlugin, { name: 'lifecycle', dependencies: ['registry'] })

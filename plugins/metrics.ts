@@ -1,13 +1,13 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Connection, Route } from '../src/registry/registry.js'
+import type { Connection, Route } from '../src/registry/connection.js'
+import { refusalReason } from './limits.js'
 
 declare module 'fastify' {
   interface FastifyInstance { metrics: Registry }
 }
 
-const ROUTES: Route[] = ['echo', 'time', 'chat']
 type Totals = Record<'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut', number>
 const zero = (): Totals => ({ messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 })
 
@@ -22,9 +22,11 @@ async function metricsPlugin (app: FastifyInstance) {
   collectDefaultMetrics({ register }) // process CPU/memory/fds, GC, event-loop lag (nodejs_eventloop_lag_*)
 
   // traffic of closed sockets, so totals stay monotonic when a socket goes away
-  const closedTotals = new Map<Route, Totals>(ROUTES.map((r) => [r, zero()]))
+  const closedTotals = new Map<Route, Totals>()
+  /** per route the registry knows (routes register their names), so a new route is labelled by its own */
   function traffic (): Map<Route, Totals> {
-    const sums = new Map<Route, Totals>(ROUTES.map((r) => [r, { ...closedTotals.get(r)! }]))
+    const sums = new Map<Route, Totals>()
+    for (const route of registry.routes()) sums.set(route, { ...(closedTotals.get(route) ?? zero()) })
     for (const c of registry.values()) {
       const t = sums.get(c.route)!
       t.messagesIn += c.messagesIn; t.messagesOut += c.messagesOut; t.bytesIn += c.bytesIn; t.bytesOut += c.bytesOut
@@ -98,7 +100,8 @@ async function metricsPlugin (app: FastifyInstance) {
     closed: (conn: Connection, code: number) => {
       closed.inc({ route: conn.route, code: String(code) })
       if (conn.endedBy !== undefined) serverClosed.inc({ reason: conn.endedBy })
-      const t = closedTotals.get(conn.route)!
+      let t = closedTotals.get(conn.route)
+      if (t === undefined) { t = zero(); closedTotals.set(conn.route, t) }
       t.messagesIn += conn.messagesIn; t.messagesOut += conn.messagesOut; t.bytesIn += conn.bytesIn; t.bytesOut += conn.bytesOut
     }
   }
@@ -106,7 +109,7 @@ async function metricsPlugin (app: FastifyInstance) {
   // every refused upgrade ends in an HTTP status before the 101; name it by what the guard or schema said
   app.addHook('onResponse', async (req, reply) => {
     if (!req.ws || reply.statusCode < 400) return
-    refusals.inc({ reason: req.refusal ?? refusalReason(reply.statusCode, lifecycle.draining) })
+    refusals.inc({ reason: refusalReason(req, reply.statusCode, registry.draining) })
   })
 
   app.decorate('metrics', register)
@@ -115,16 +118,4 @@ async function metricsPlugin (app: FastifyInstance) {
   })
 }
 
-function refusalReason (status: number, draining: boolean): string {
-  switch (status) {
-    case 400: return 'bad_request'
-    case 401: return 'unauthorized'
-    case 403: return 'origin'
-    case 404: return 'not_found'
-    case 429: return 'too_many_connections'
-    case 503: return draining ? 'shutting_down' : 'capacity'
-    default: return `http_${status}`
-  }
-}
-
-export default fp(metricsPlugin, { name: 'metrics', dependencies: ['registry', 'hub', 'lifecycle', 'api-auth', 'auth'] })
+export default fp(metricsPlugin, { name: 'metrics', dependencies: ['registry', 'limits', 'hub', 'lifecycle', 'api-auth', 'auth'] })

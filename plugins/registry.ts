@@ -1,47 +1,35 @@
-import type { ServerResponse } from 'node:http'
-import { Socket as NetSocket, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { ConnectionRegistry, OPEN, type Connection, type ConnectionInfo } from '../src/registry/registry.js'
+import { ConnectionRegistry } from '../src/registry/registry.js'
+import { SlotCounts } from '../src/registry/caps.js'
+import { OPEN, type Connection, type ConnectionInfo } from '../src/registry/connection.js'
+import { detachResponse, dropClearedTimeout, forgetPeername } from '../src/internals.js'
+import { addressKey, takeSlot } from './limits.js'
 
 declare module 'fastify' {
   interface FastifyInstance { registry: AppRegistry }
 }
 
-/** net.Socket's own timer slot (a private symbol of Node's, stable since Node 12); undefined if it ever goes */
-const kTimeout = Object.getOwnPropertySymbols(new NetSocket()).find((sym) => sym.description === 'timeout')
-
 /** The shared registry, taking what it needs from the upgrade request and keeping none of it. */
 export class AppRegistry extends ConnectionRegistry {
-  open (socket: WebSocket, req: FastifyRequest, info: Omit<ConnectionInfo, 'ip' | 'userAgent' | 'userId' | 'slot'>): Connection {
-    // @fastify/websocket 11 keeps the upgrade request alive for the socket's whole life: the ServerResponse
-    // stays attached to the TCP socket (_httpMessage), and its 'error' listener closes over request and
-    // reply. That is ~3 KB per idle socket (IncomingMessage, ServerResponse, Fastify Request/Reply, headers,
-    // a child logger). Let go of both; our listener does the same job (app.injectWS's request has no TCP socket).
-    const tcp = req.raw.socket as (Socket & { _httpMessage?: ServerResponse | null, _peername?: object }) | undefined
-    if (tcp?._httpMessage != null) tcp._httpMessage.detachSocket(tcp)
+  open (socket: WebSocket, req: FastifyRequest, info: Omit<ConnectionInfo, 'ip' | 'userAgent' | 'userId'>): Connection {
+    const tcp = req.raw.socket as Socket | undefined // app.injectWS's request has no TCP socket
+    // let go of the upgrade request (see detachResponse) and of @fastify/websocket's 'error' listener,
+    // which closes over request and reply; the registry's own listener does the same job
+    if (tcp !== undefined) detachResponse(tcp)
     socket.removeAllListeners('error')
     const conn = this.add(socket, {
       ...info,
       ip: req.ip ?? 'unknown',
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
-      userId: req.identity?.userId,
-      // the cap slot claimed at the upgrade check now belongs to the entry (auth plugin)
-      slot: req.connSlot ?? undefined
-    })
-    const slot = req.connSlot
-    if (slot?.onAbandon !== undefined) {
-      tcp?.removeListener('close', slot.onAbandon) // an idle socket keeps no closure for its upgrade
-      slot.onAbandon = undefined
+      userId: req.identity?.userId
+    }, takeSlot(req, tcp)) // the cap slot claimed at the upgrade check now belongs to the entry
+    if (tcp !== undefined) {
+      dropClearedTimeout(tcp)
+      forgetPeername(tcp)
     }
-    req.connSlot = null
-    // the HTTP connection timeout was cleared by ws at the upgrade (setTimeout(0)), but Node keeps the
-    // cleared Timeout and its bound callback on the socket: ~170 B per idle socket, dropped here
-    if (tcp !== undefined && kTimeout !== undefined) (tcp as unknown as Record<symbol, unknown>)[kTimeout] = null
-    // req.ip made Node cache {address, family, port} on the socket (~90 B); the entry has the address,
-    // and Node asks the kernel again if anything wants it later
-    if (tcp !== undefined) tcp._peername = undefined
     return conn
   }
 
@@ -53,8 +41,17 @@ export class AppRegistry extends ConnectionRegistry {
   }
 }
 
+/**
+ * The registry of open sockets, and shutdown end to end: app.close() begins with preClose, where
+ * the registry starts draining (upgrades are refused with 503, /ready says 503), closes every socket
+ * with 1001 and gives them half of SHUTDOWN_TIMEOUT_MS to answer before terminating the rest; the
+ * other half is left for the remaining onClose hooks before server.ts forces the exit.
+ */
 async function registryPlugin (app: FastifyInstance) {
-  app.decorate('registry', new AppRegistry(app.log))
+  const registry = new AppRegistry(app.log, new SlotCounts(addressKey))
+  app.decorate('registry', registry)
+  const graceMs = Math.floor(app.config.SHUTDOWN_TIMEOUT_MS / 2)
+  app.addHook('preClose', async () => await registry.drain(graceMs))
 }
 
-export default fp(registryPlugin, { name: 'registry', dependencies: ['@fastify/websocket'] })
+export default fp(registryPlugin, { name: 'registry', dependencies: ['config', '@fastify/websocket'] })

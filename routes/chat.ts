@@ -4,6 +4,7 @@ import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provi
 import type { WebSocket } from 'ws'
 import { ChatSession } from '../src/hub/hub.js'
 import { DEFAULT_ROOM, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
+import { refuse } from '../plugins/limits.js'
 
 const RoomParams = Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) })
 const ChatQuery = Type.Object({
@@ -19,13 +20,14 @@ const guestName = () => `guest-${randomBytes(2).toString('hex')}`
 /** /ws/chat (room "lobby") and /ws/chat/:room: the broadcast hub's WebSocket side. */
 export default async function chatRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const route = app.registry.route('chat')
 
   // before the upgrade: a room the token's `rooms` claim does not allow is 403; a bad display name is
   // 400, like every other bad parameter
   async function checkJoin (req: ChatRequest, reply: FastifyReply) {
     if (!app.auth.allowRoom(req, reply, req.params.room ?? DEFAULT_ROOM)) return reply
     const parsed = parseName(req.query.name, guestName)
-    if (!parsed.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: parsed.reason })
+    if (!parsed.ok) return await refuse(req, reply, 'bad_request', parsed.reason)
   }
 
   function onChat (socket: WebSocket, req: ChatRequest) {
@@ -33,7 +35,7 @@ export default async function chatRoutes (fastify: FastifyInstance) {
     const parsed = parseName(req.query.name, guestName)
     // a token's name claim is the display name; ?name= only without one
     const name = req.identity?.name ?? (parsed.ok ? parsed.name : guestName())
-    const conn = app.registry.open(socket, req, { route: 'chat', room })
+    const conn = app.registry.open(socket, req, { route, room })
     const session = new ChatSession(conn, room, name, app.hub.options)
     if (req.identity !== null) {
       app.auth.watch(conn, req.identity, true)

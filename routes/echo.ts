@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { connectionOf } from '../src/registry/registry.js'
-
-const TEXT = { binary: false }
-const BINARY = { binary: true }
+import { BINARY, TEXT } from '../src/registry/connection.js'
 
 /** /ws/echo: every frame back to its sender, same type, same bytes, in order. */
 export default async function echoRoutes (app: FastifyInstance) {
+  const route = app.registry.route('echo')
   // one listener for every echo socket, which finds its entry through the socket: no closure per socket
   function onMessage (this: WebSocket, data: RawData, isBinary: boolean) {
     const conn = connectionOf(this)
@@ -23,7 +22,7 @@ export default async function echoRoutes (app: FastifyInstance) {
   }
 
   app.get('/ws/echo', { websocket: true }, (socket, req) => {
-    const conn = app.registry.open(socket, req, { route: 'echo' })
+    const conn = app.registry.open(socket, req, { route })
     // closed at the token's exp; no expiring/refresh frames: every echo frame is the client's own
     app.auth.watch(conn, req.identity, false)
     // attach before any await: ws drops frames that arrive with no listener

@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { IntervalGroups } from '../src/time/interval-groups.js'
-import type { Connection } from '../src/registry/registry.js'
+import { TEXT, type Connection } from '../src/registry/connection.js'
 import { textFrame } from '../src/protocol/frame.js'
-
-const TEXT = { binary: false }
 
 const TimeQuery = Type.Object({
   interval: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
@@ -28,6 +26,7 @@ function timeFrame (now: number): string {
 /** /ws/time: the server's clock now and every interval; one timer per distinct interval. */
 export default async function timeRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const route = app.registry.route('time')
   const groups = new IntervalGroups<Connection>((members) => {
     // framed once: each socket's share is one write of the same bytes
     const frame = textFrame(timeFrame(Date.now()))
@@ -37,7 +36,7 @@ export default async function timeRoutes (fastify: FastifyInstance) {
 
   app.get('/ws/time', { websocket: true, schema: { querystring: TimeQuery } }, (socket, req) => {
     const interval = req.query.interval ?? app.config.TIME_INTERVAL_MS
-    const conn = app.registry.open(socket, req, { route: 'time' })
+    const conn = app.registry.open(socket, req, { route })
     app.auth.watch(conn, req.identity, true)
     socket.on('message', (data, isBinary) => {
       try {

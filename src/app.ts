@@ -2,14 +2,14 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import fastifyStatic from '@fastify/static'
-import type { WebSocket } from 'ws'
 import type { Config } from './config/schema.js'
 import type { HubStore } from './hub/types.js'
-import { UnavailableError } from './hub/hub.js'
+import { UnavailableError } from './hub/errors.js'
 import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
 import registryPlugin from '../plugins/registry.js'
 import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
+import limitsPlugin from '../plugins/limits.js'
 import heartbeatPlugin from '../plugins/heartbeat.js'
 import hubPlugin from '../plugins/hub.js'
 import apiAuthPlugin from '../plugins/api-auth.js'
@@ -32,28 +32,7 @@ export interface BuildOptions {
   store?: HubStore
 }
 
-const OPEN = 1
-
-// permessage-deflate when PERMESSAGE_DEFLATE is on. ws enforces maxPayload on the inflated size, so a
-// small compressed frame cannot inflate past MAX_PAYLOAD_BYTES (1009). zlib state is made on a socket's
-// first compressed message and kept (reset, not freed) until it closes: ~240 KB of RSS per socket that has
-// sent and received one (npm run bench), so the options keep what can be kept small:
-// - threshold 1 KB: acks, presence and time ticks go uncompressed; deflate's per-message cost buys nothing there
-// - no context takeover both ways: each message stands alone, no history is carried between messages
-// - level 3: 5x faster than the default level on a 16 KB text, at a ratio of 10.6x instead of 13.5x (4.0x
-//   vs 4.2x on 3 KB of JSON); memLevel 4: the same ratios, 120 KB less deflate state than memLevel 8
-//   (bench echo 50x16 KB deflate: 88 µs/msg vs 100 at memLevel 7). zlib's 16 KB output chunks are kept:
-//   4 KB chunks saved 5 KB per socket and cost 50% more CPU per message
-// No serverMaxWindowBits or clientMaxWindowBits: with either set, ws answers 400 to an offer it cannot
-// match (a smaller server window, no client_max_window_bits) instead of declining the extension. A 2^10
-// server window would halve the memory (116 KB per socket measured) at that price.
-const PERMESSAGE_DEFLATE = {
-  threshold: 1024,
-  serverNoContextTakeover: true,
-  clientNoContextTakeover: true,
-  zlibDeflateOptions: { level: 3, memLevel: 4 }
-}
-export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
+const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
 // the compiled app runs from dist/src/: public/ is two levels up
 const publicDir = PUBLIC_DIR.includes('/dist/') ? fileURLToPath(new URL('../../public/', import.meta.url)) : PUBLIC_DIR
 
@@ -94,7 +73,6 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   })
 
   await app.register(configPlugin, { config })
-  await app.register(lifecyclePlugin)
   await app.register(websocket, {
     options: {
       maxPayload: config.MAX_PAYLOAD_BYTES,
@@ -104,22 +82,28 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
       maxBufferedChunks: 1024,
       // the registry tracks sockets; ws's own Set would be a second copy of every entry
       clientTracking: false,
-      perMessageDeflate: config.PERMESSAGE_DEFLATE ? PERMESSAGE_DEFLATE : false
+      // permessage-deflate when PERMESSAGE_DEFLATE is on. ws enforces maxPayload on the inflated size, so a small
+      // compressed frame cannot inflate past MAX_PAYLOAD_BYTES (1009). zlib state is made on a socket's first
+      // compressed message and kept until it closes, so the options keep what can be kept small:
+      // - a threshold: acks, presence and time ticks go uncompressed; deflate's per-message cost buys nothing there
+      // - no context takeover either way: each message stands alone, no history is carried between messages
+      // - a low level and memLevel: most of the default's ratio for a fraction of its CPU and deflate state
+      // No serverMaxWindowBits or clientMaxWindowBits: with either set, ws answers 400 to an offer it cannot
+      // match instead of declining the extension.
+      perMessageDeflate: config.PERMESSAGE_DEFLATE
+        ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true, zlibDeflateOptions: { level: 3, memLevel: 4 } }
+        : false
     },
-    // ws reports protocol errors (1002/1007/1009) after it has already started the close
-    // handshake with the right code; anything else was thrown by our handler: 1011
-    errorHandler (error: Error, socket: WebSocket, req) {
-      req.log.info({ err: error }, 'ws error')
-      if (socket.readyState === OPEN) socket.close(1011, 'internal error')
-    },
-    preClose (this: FastifyInstance, done: () => void) {
-      this.lifecycle.draining = true
-      const grace = Math.floor(this.config.SHUTDOWN_TIMEOUT_MS / 2)
-      this.registry.closeAll(1001, 'server shutting down', grace).then(() => done(), done)
-    }
+    // shutdown is the registry plugin's (plugins/registry). The default preClose would also unhook
+    // upgrades, so one arriving while the sockets drain would get a reset instead of the guard's 503.
+    preClose (done: () => void) { done() }
   })
   await app.register(registryPlugin)
+  await app.register(lifecyclePlugin)
+  // hook order is answer order: guard (405/400/404/503/403), limits (503 capacity), auth (401),
+  // limits again once the user is known (429), then each route's schema (400) and preHandler (403)
   await app.register(upgradeGuardPlugin)
+  await app.register(limitsPlugin)
   await app.register(authPlugin)
   await app.register(heartbeatPlugin)
   await app.register(hubPlugin, opts.store !== undefined ? { store: opts.store } : {})

@@ -27,10 +27,6 @@ export class ExpiryTimer {
     this.set(expiresAt)
   }
 
-  get expiresAt (): number {
-    return this.#expiresAt
-  }
-
   /** (Re)schedules for a new expiry, e.g. after a refresh. */
   set (expiresAt: number): void {
     this.#expiresAt = expiresAt

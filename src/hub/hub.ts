@@ -1,7 +1,8 @@
 import { FloodGuard, TokenBucket } from './rate-limit.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
 import { textFrame } from '../protocol/frame.js'
-import { tcpOf, type Connection, type LogLike } from '../registry/registry.js'
+import { tcpOf, type Connection } from '../registry/connection.js'
+import type { LogLike } from '../registry/registry.js'
 import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult } from './types.js'
 import { UnavailableError } from './errors.js'
 

@@ -241,7 +241,7 @@ t.test('per-IP cap: 429 past it, in every mode, and recovery when sockets close'
   socks[0]!.close()
   await once(socks[0]!, 'close')
   await connect(t, `${ws}/ws/echo`)
-  t.equal(app.registry.countByIp('127.0.0.1'), 3, 'the slot came back and was taken again')
+  t.equal(app.limits.countByAddress('127.0.0.1'), 3, 'the slot came back and was taken again')
   const metrics = (await app.inject('/metrics')).body
   t.match(metrics, /rt_upgrade_refusals_total\{reason="per_ip_cap"\} 1/)
 })
@@ -258,7 +258,7 @@ t.test('per-IP cap counts upgrades under way: a burst cannot overshoot it', asyn
   const results = await Promise.all(attempts)
   t.equal(results.filter((r) => r === 'open').length, 5, 'exactly the cap opened')
   t.equal(results.filter((r) => r === 429).length, 15, 'the rest got 429')
-  t.equal(app.registry.countByIp('127.0.0.1'), 5)
+  t.equal(app.limits.countByAddress('127.0.0.1'), 5)
 })
 
 t.test('per-user cap with auth: 429 past it, across addresses; recovery', async (t) => {
@@ -278,7 +278,7 @@ t.test('per-user cap with auth: 429 past it, across addresses; recovery', async 
   // refused upgrades (401, 403, 400) give their slot back
   for (let i = 0; i < 5; i++) t.equal(await upgradeStatus(`${ws}/ws/chat/bad%20room?token=${await token('jack')}`), 400)
   await openMany(t, `${ws}/ws/echo?token=${await token('jack')}`, 2)
-  t.equal(app.registry.countByIp('127.0.0.1'), 5, 'counts match the open sockets: hank 2, ivy 1, jack 2')
+  t.equal(app.limits.countByAddress('127.0.0.1'), 5, 'counts match the open sockets: hank 2, ivy 1, jack 2')
 })
 
 t.test('GET /config says the mode; a plain GET of a WebSocket URL gets the refusal too', async (t) => {
@@ -332,14 +332,14 @@ t.test('an upgrade abandoned before its handler runs gives its cap slot back', a
     hangUps.push(sock)
   }
   await new Promise((resolve) => setTimeout(resolve, 50))
-  t.equal(app.registry.countByIp('127.0.0.1'), 2, 'two upgrades under way hold the two slots')
+  t.equal(app.limits.countByAddress('127.0.0.1'), 2, 'two upgrades under way hold the two slots')
   t.equal(await upgradeStatus(`ws://127.0.0.1:${port}/ws/echo`), 429, 'so a third is refused')
   for (const sock of hangUps) sock.destroy() // the clients give up before their upgrades are handled
   // Node does not read an upgrading socket until ws takes it, so the hang-up is seen once the held
   // upgrade reaches its handler; then the slot comes back
   const until = Date.now() + 3000
-  while (app.registry.countByIp('127.0.0.1') > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
-  t.equal(app.registry.countByIp('127.0.0.1'), 0, 'both slots came back')
+  while (app.limits.countByAddress('127.0.0.1') > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(app.limits.countByAddress('127.0.0.1'), 0, 'both slots came back')
   t.equal(app.registry.size, 0, 'and nothing is left in the registry')
   const a = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)
   const b = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)

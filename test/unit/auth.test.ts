@@ -4,7 +4,6 @@ import { SignJWT } from 'jose'
 import { ExpiryTimer } from '../../src/auth/expiry.js'
 import { TokenVerifier, redactToken, roomAllowed, tokenOf, verificationKey } from '../../src/auth/jwt.js'
 import { mint, signingKey } from '../../src/token.js'
-import { ConnectionRegistry } from '../../src/registry/registry.js'
 
 const pem = (k: KeyObject, type: 'spki' | 'pkcs8') => String(k.export({ type, format: 'pem' } as { type: 'spki', format: 'pem' }))
 
@@ -92,33 +91,4 @@ t.test('ExpiryTimer: warns once before, expires at the time, moves on set, steps
   const gone = new ExpiryTimer(Date.now() - 1, 10, { warn: () => events3.push('warn'), expire: () => events3.push('expire') })
   t.same(events3, ['expire'], 'an expiry in the past fires at once, with no warning')
   gone.stop()
-})
-
-t.test('registry caps: claims count until released once; add counts a socket without a claim', async (t) => {
-  const log = { info () {}, warn () {}, error () {} }
-  const registry = new ConnectionRegistry(log)
-  const caps = { perIp: 2, perUser: 1 }
-  const a = registry.claim('1.1.1.1', 'u', caps)
-  t.type(a, 'object')
-  t.equal(registry.claim('1.1.1.1', 'u', caps), 'user')
-  const b = registry.claim('1.1.1.1', undefined, caps)
-  t.type(b, 'object')
-  t.equal(registry.claim('1.1.1.1', undefined, caps), 'ip')
-  if (typeof a === 'object') { registry.release(a); registry.release(a) }
-  t.equal(registry.countByIp('1.1.1.1'), 1, 'a double release counts back once')
-  t.equal(registry.overCap('1.1.1.1', 'u', caps), undefined, 'the user slot is free again')
-  let onClose: ((this: unknown, code: number, reason: Buffer) => void) | undefined
-  const socket = {
-    readyState: 1,
-    bufferedAmount: 0,
-    send () {},
-    close () {},
-    terminate () {},
-    ping () {},
-    on (ev: string, fn: (...args: any[]) => void) { if (ev === 'close') onClose = fn }
-  }
-  registry.add(socket, { route: 'echo', ip: '2.2.2.2', userAgent: '' })
-  t.equal(registry.countByIp('2.2.2.2'), 1)
-  onClose!.call(socket, 1000, Buffer.alloc(0)) // as an EventEmitter calls it: `this` is the socket
-  t.equal(registry.countByIp('2.2.2.2'), 0, 'counted back at close')
 })

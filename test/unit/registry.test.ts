@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events'
 import t from 'tap'
-import { ConnectionRegistry, OPEN, type SocketLike } from '../../src/registry/registry.js'
+import { ConnectionRegistry } from '../../src/registry/registry.js'
+import { OPEN, TEXT, type SocketLike } from '../../src/registry/connection.js'
+import { SlotCounts } from '../../src/registry/caps.js'
 import { textFrame } from '../../src/protocol/frame.js'
 
 class FakeSocket extends EventEmitter implements SocketLike {
@@ -31,6 +33,7 @@ function logger () {
 t.test('add/remove keep counts and log connect and close', async (t) => {
   const { log, lines } = logger()
   const reg = new ConnectionRegistry(log)
+  for (const route of ['echo', 'time', 'chat']) reg.route(route)
   const s1 = new FakeSocket()
   const s2 = new FakeSocket()
   const a = reg.add(s1, { route: 'echo', ip: '1.2.3.4', userAgent: 'ua' })
@@ -55,7 +58,7 @@ t.test('send counts bytes and skips sockets that are not open', async (t) => {
   const reg = new ConnectionRegistry(logger().log)
   const s = new FakeSocket()
   const c = reg.add(s, { route: 'echo', ip: 'x', userAgent: '' })
-  c.send('abc', { binary: false })
+  c.send('abc', TEXT)
   s.readyState = 2
   c.send('def', { binary: false })
   t.same(s.sent, ['abc'])
@@ -120,6 +123,62 @@ t.test('sendFrame writes a prebuilt frame to the stream, or its payload through 
   a.sendFrame(frame)
   t.equal(writes.length, 1, 'nothing once the socket is closing')
   t.equal(a.messagesOut, 1)
+})
+
+t.test('routes are an open set: a registered name counts from zero, an unregistered one from its first socket', async (t) => {
+  const reg = new ConnectionRegistry(logger().log)
+  t.equal(reg.route('echo'), 'echo', 'route() returns the name')
+  reg.route('echo')
+  t.same(reg.countByRoute(), { echo: 0 }, 'registering twice is one route')
+  const s = new FakeSocket()
+  reg.add(s, { route: 'shout', ip: 'x', userAgent: '' })
+  t.same(reg.countByRoute(), { echo: 0, shout: 1 })
+  t.same([...reg.routes()], ['echo', 'shout'])
+  s.emit('close', 1000, Buffer.alloc(0))
+  t.same(reg.countByRoute(), { echo: 0, shout: 0 }, 'a route stays listed at zero')
+})
+
+t.test('each entry counts in the slots: a claimed slot is adopted, an unclaimed socket counted, both counted back at close', async (t) => {
+  const slots = new SlotCounts()
+  const reg = new ConnectionRegistry(logger().log, slots)
+  const caps = { perIp: 5, perUser: 5 }
+  const slot = slots.claim('1.1.1.1', 'u', caps)
+  if (typeof slot !== 'object') throw new Error('claim refused under the caps')
+  const a = new FakeSocket()
+  reg.add(a, { route: 'echo', ip: '1.1.1.1', userAgent: '', userId: 'u' }, slot)
+  t.equal(slots.countByAddress('1.1.1.1'), 1, 'the claimed slot is not counted twice')
+  t.equal(slot.held, false, 'the entry took the slot over')
+  slots.release(slot)
+  t.equal(slots.countByAddress('1.1.1.1'), 1, 'a release after the take-over does nothing')
+  const b = new FakeSocket()
+  reg.add(b, { route: 'echo', ip: '1.1.1.1', userAgent: '' })
+  t.equal(slots.countByAddress('1.1.1.1'), 2, 'a socket added without a slot is counted')
+  a.emit('close', 1000, Buffer.alloc(0))
+  t.equal(slots.countByUser('u'), 0)
+  b.emit('close', 1000, Buffer.alloc(0))
+  t.equal(slots.countByAddress('1.1.1.1'), 0, 'both counted back once')
+})
+
+t.test('a socket error is logged and closes the socket with 1011', async (t) => {
+  const { log, lines } = logger()
+  const reg = new ConnectionRegistry(log)
+  const s = new FakeSocket()
+  const conn = reg.add(s, { route: 'echo', ip: 'x', userAgent: '' })
+  s.emit('error', new Error('boom'))
+  t.same(s.closes, [[1011, 'internal error']])
+  t.match(lines.find((l) => l.msg === 'ws error')?.obj, { connId: conn.id })
+})
+
+t.test('drain sets draining once and closes every socket with 1001', async (t) => {
+  const reg = new ConnectionRegistry(logger().log)
+  const s = new FakeSocket()
+  reg.add(s, { route: 'echo', ip: 'x', userAgent: '' })
+  t.equal(reg.draining, false)
+  const done = reg.drain(1000)
+  t.equal(reg.draining, true, 'draining from the first step')
+  await done
+  t.same(s.closes, [[1001, 'server shutting down']])
+  t.equal(reg.size, 0)
 })
 
 t.test('closeAll closes with the code and terminates peers that do not answer', async (t) => {
