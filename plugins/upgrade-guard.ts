@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import WebSocket from 'ws'
+import * as ws from 'ws'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { refuse } from './limits.js'
 
@@ -8,8 +8,9 @@ declare module 'fastify' {
 }
 
 // ws's own RFC 7230 parser for extension offers (ws runs it only when permessage-deflate is on, so a
-// malformed header would otherwise pass). Public as WebSocket.extension; @types/ws does not declare it.
-const { parse: parseExtensions } = (WebSocket as unknown as { extension: { parse: (header: string) => unknown } }).extension
+// malformed header would otherwise pass). Public: the `extension` export (WebSocket.extension in
+// CommonJS); @types/ws does not declare it.
+const { parse: parseExtensions } = (ws as unknown as { extension: { parse: (header: string) => unknown } }).extension
 
 /**
  * Every refusal of an upgrade is an HTTP status before the 101, never a 101 and a close:

@@ -1,0 +1,147 @@
+// plugins/limits on a bare Fastify: the connection caps, the refusal answers and the slot bookkeeping,
+// with real upgrades from real ws clients on loopback.
+import { once } from 'node:events'
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import t, { type Test } from 'tap'
+import WebSocket from 'ws'
+import configPlugin from '../../plugins/config.js'
+import registryPlugin from '../../plugins/registry.js'
+import upgradeGuardPlugin from '../../plugins/upgrade-guard.js'
+import limitsPlugin, { REFUSALS, REFUSAL_REASONS, addressKey, refuse, refusalReason } from '../../plugins/limits.js'
+import { SlotCounts } from '../../src/registry/caps.js'
+import { TEXT } from '../../src/registry/connection.js'
+import { testConfig } from '../helper.js'
+
+/** The connection plugins alone, a user named by the x-user header, and one WebSocket route. */
+async function bare (t: Test, overrides: Record<string, string>): Promise<{ app: FastifyInstance, url: string }> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(configPlugin, { config: testConfig(overrides) })
+  await app.register(websocket, { preClose: (done: () => void) => done() })
+  await app.register(registryPlugin)
+  await app.register(upgradeGuardPlugin)
+  await app.register(limitsPlugin)
+  // stands in for auth: an onRequest hook registered after limits identifies the user, and the
+  // per-user cap (checked once every onRequest hook has run) sees it
+  app.decorateRequest('identity', null)
+  app.addHook('onRequest', async (req) => {
+    const user = req.headers['x-user']
+    if (typeof user === 'string') req.identity = { userId: user, name: undefined, rooms: undefined, expiresAt: Date.now() + 60_000 }
+  })
+  const route = app.registry.route('probe')
+  app.get('/ws', { websocket: true, schema: { querystring: { type: 'object', properties: { n: { type: 'integer' } } } } }, (socket, req) => {
+    const conn = app.registry.open(socket, req, { route })
+    socket.on('message', () => conn.send('ok', TEXT))
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  return { app, url: `ws://127.0.0.1:${port}/ws` }
+}
+
+async function open (t: Test, url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  const ws = new WebSocket(url, { headers })
+  t.teardown(() => ws.terminate())
+  await once(ws, 'open')
+  return ws
+}
+
+/** The status and JSON body of a refused upgrade. */
+async function refused (url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: Record<string, unknown> }> {
+  const ws = new WebSocket(url, { headers })
+  return await new Promise((resolve, reject) => {
+    ws.on('unexpected-response', (_req, res) => {
+      let text = ''
+      res.on('data', (chunk: Buffer) => { text += String(chunk) })
+      res.on('end', () => { ws.terminate(); resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }) })
+    })
+    ws.on('open', () => { ws.terminate(); reject(new Error('upgrade accepted')) })
+    ws.on('error', () => {})
+  })
+}
+
+async function until (check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setImmediate(resolve))
+}
+
+t.test('per-address cap: counted per address, 429 past it, whole again when a socket closes', async (t) => {
+  const { app, url } = await bare(t, { MAX_CONNECTIONS_PER_IP: '2' })
+  const a = await open(t, url)
+  await open(t, url)
+  t.equal(app.limits.countByAddress('127.0.0.1'), 2)
+  t.equal(app.limits.countByAddress('10.0.0.1'), 0, 'another address has its own count')
+  t.same(await refused(url), { status: 429, body: { statusCode: 429, error: 'Too Many Requests', message: 'too many connections from this address (at most 2)' } })
+  a.close()
+  await until(() => app.limits.countByAddress('127.0.0.1') === 1)
+  await open(t, url)
+  t.equal(app.limits.countByAddress('127.0.0.1'), 2)
+  t.equal(app.registry.countByRoute().probe, 2, 'the route is counted under its own name')
+})
+
+t.test('per-user cap: checked after the user is identified, counted per user', async (t) => {
+  const { app, url } = await bare(t, { MAX_CONNECTIONS_PER_USER: '1' })
+  await open(t, url, { 'x-user': 'ann' })
+  t.same((await refused(url, { 'x-user': 'ann' })).body, { statusCode: 429, error: 'Too Many Requests', message: 'too many connections for this user (at most 1)' })
+  await open(t, url, { 'x-user': 'bob' })
+  await open(t, url)
+  t.equal(app.registry.slots.countByUser('ann'), 1)
+  t.equal(app.registry.slots.countByUser('bob'), 1)
+  t.equal(app.limits.countByAddress('127.0.0.1'), 3)
+})
+
+t.test('MAX_CONNECTIONS: 503 at the instance cap', async (t) => {
+  const { app, url } = await bare(t, { MAX_CONNECTIONS: '1' })
+  await open(t, url)
+  t.same(await refused(url), { status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: 'server at connection capacity' } })
+  t.equal(app.registry.size, 1)
+})
+
+t.test('a slot is released exactly once: refused after the claim, or handed to the entry', async (t) => {
+  const { app, url } = await bare(t, { MAX_CONNECTIONS_PER_IP: '1' })
+  // the claim happens before the schema check; the 400 gives it back
+  t.equal((await refused(`${url}?n=x`)).status, 400)
+  await until(() => app.limits.countByAddress('127.0.0.1') === 0)
+  const ws = await open(t, url)
+  t.equal(app.limits.countByAddress('127.0.0.1'), 1, 'the slot became the entry: counted once')
+  t.equal((await refused(url)).status, 429)
+  t.equal(app.limits.countByAddress('127.0.0.1'), 1, 'a refused claim counts nothing')
+  const reply = once(ws, 'message')
+  ws.send('x')
+  await reply
+  ws.close()
+  await until(() => app.registry.size === 0)
+  t.equal(app.limits.countByAddress('127.0.0.1'), 0, 'counted back once at close')
+
+  const slots = new SlotCounts()
+  const slot = slots.claim('1.1.1.1', 'u', { perIp: 2, perUser: 1 })
+  if (typeof slot !== 'object') throw new Error('claim refused under the caps')
+  t.equal(slots.claim('1.1.1.1', 'u', { perIp: 2, perUser: 1 }), 'user')
+  slots.release(slot)
+  slots.release(slot)
+  t.equal(slots.countByAddress('1.1.1.1'), 0, 'a double release counts back once')
+  t.equal(slots.overCap('1.1.1.1', 'u', { perIp: 2, perUser: 1 }), undefined)
+})
+
+t.test('per-address counts go through addressKey', async (t) => {
+  const { app } = await bare(t, {})
+  t.equal(app.registry.slots.addressKey, addressKey)
+  t.equal(addressKey('2001:db8::1'), '2001:db8::1', 'for now, each address is its own key')
+  const grouped = new SlotCounts((ip) => ip.split('.').slice(0, 3).join('.'))
+  grouped.claim('10.0.0.1', undefined, { perIp: 2, perUser: 1 })
+  t.equal(grouped.claim('10.0.0.2', undefined, { perIp: 1, perUser: 1 }), 'ip', 'addresses with one key share a count')
+})
+
+t.test('refuse: one answer shape per reason, the reason kept for metrics', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.decorateRequest('refusal', null)
+  app.get('/no', async (req, reply) => await refuse(req, reply, 'unauthorized', 'no token', { 'www-authenticate': 'Bearer' }))
+  app.get('/reason', async (req) => ({ reason: refusalReason(req, 400, false), draining: refusalReason(req, 503, true), other: refusalReason(req, 418, false) }))
+  const res = await app.inject('/no')
+  t.equal(res.statusCode, 401)
+  t.equal(res.headers['www-authenticate'], 'Bearer')
+  t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'no token' })
+  t.same((await app.inject('/reason')).json(), { reason: 'bad_request', draining: 'shutting_down', other: 'http_418' })
+  t.same(REFUSAL_REASONS, Object.keys(REFUSALS))
+  for (const reason of REFUSAL_REASONS) t.ok(REFUSALS[reason].statusCode >= 400, `${reason} is an HTTP error status`)
+})
