@@ -15,7 +15,7 @@ const ConnectionView = Type.Object({
   bytesOut: Type.Integer()
 })
 const ListQuery = Type.Object({
-  route: Type.Optional(Type.Union([Type.Literal('echo'), Type.Literal('time'), Type.Literal('chat')])),
+  route: Type.Optional(Type.String({ maxLength: 64 })), // any route the registry knows (routes register their names)
   room: Type.Optional(Type.String({ maxLength: 64 })),
   userId: Type.Optional(Type.String({ maxLength: 256 })),
   limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })
