@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, ReplyError, type RedisOptions } from 'ioredis'
-import { backlogOf, newEpoch } from './memory-store.js'
+import { backlogOf, expiryCutoff, newEpoch } from './history.js'
 import { UnavailableError } from './errors.js'
 import type {
   Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary
@@ -193,7 +193,7 @@ export class RedisStore implements HubStore {
   async backlog (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog> {
     const [roomEpoch, seq, raws] = await this.#call(async () => await this.#cmd.rtBacklog(
       this.#key(room, 'meta'), this.#key(room, 'hist'), this.#key(room, 'cids'), newEpoch()))
-    const cutoff = this.#opts.historyTtlMs > 0 ? Date.now() - this.#opts.historyTtlMs : -Infinity
+    const cutoff = expiryCutoff(Date.now(), this.#opts.historyTtlMs)
     const held: Array<{ msg: ChatMessage }> = []
     for (const raw of raws) {
       const msg = JSON.parse(raw) as ChatMessage
