@@ -37,8 +37,8 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
       presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS
     })
   }
-  // loaded only when used: ioredis is 1.1 MB of live heap that an instance without Redis would mark at every GC
-  const { RedisStore } = await import('../src/hub/redis-store.js')
+  // loaded only when used: ioredis is live heap that an instance without Redis would mark at every GC
+  const { RedisStore } = await import('../src/hub/redis/store.js')
   let lastError = ''
   const store = new RedisStore({
     url: config.REDIS_URL,

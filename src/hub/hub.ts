@@ -28,8 +28,6 @@ const NO_EVENTS: HubEvents = { accepted () {}, refused () {}, delivered () {} }
 /** how long a slow consumer gets to take its close frame before it is cut off */
 const SLOW_CLOSE_GRACE_MS = 1000
 
-export { UnavailableError }
-
 interface Pending {
   /** a whole WebSocket frame (textFrame) */
   frame: Buffer
@@ -88,11 +86,6 @@ export class Hub {
       message: (msg, raw) => this.#fanOut(msg.room, textFrame(raw ?? JSON.stringify(msg)), msg.seq, undefined),
       presence: (ev) => this.#presence(ev)
     })
-  }
-
-  /** Local sockets in `room` (0 when none). */
-  localMembers (room: string): number {
-    return this.#rooms.get(room)?.size ?? 0
   }
 
   /**

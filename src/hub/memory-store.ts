@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
+import { backlogOf, expiryCutoff, History, newEpoch } from './history.js'
 import type {
   Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary
 } from './types.js'
@@ -12,11 +13,6 @@ export interface MemoryStoreOptions {
   now?: () => number
 }
 
-interface Held {
-  msg: ChatMessage
-  cid: string | undefined
-}
-
 interface PresenceEntry {
   name: string
   userId: string | undefined
@@ -27,13 +23,12 @@ interface PresenceEntry {
 class RoomState {
   readonly epoch = newEpoch()
   seq = 0
-  readonly held: Held[] = []
-  readonly cids = new Map<string, ChatMessage>()
   readonly members = new Map<string, PresenceEntry>()
-}
+  constructor (readonly history: History) {}
 
-export function newEpoch (): string {
-  return randomBytes(6).toString('base64url')
+  get held (): History['held'] {
+    return this.history.held
+  }
 }
 
 const NO_LISTENER: HubListener = { message () {}, presence () {} }
@@ -65,7 +60,7 @@ export class MemoryStore implements HubStore {
     const state = this.#state(room)
     this.#expire(state)
     if (draft.cid !== undefined) {
-      const original = state.cids.get(draft.cid)
+      const original = state.history.original(draft.cid)
       if (original !== undefined) return { message: original, epoch: state.epoch, duplicate: true }
     }
     const msg: ChatMessage = {
@@ -78,23 +73,14 @@ export class MemoryStore implements HubStore {
       ts: this.#now()
     }
     if (draft.userId !== undefined) msg.userId = draft.userId
-    if (this.#size > 0) {
-      state.held.push({ msg, cid: draft.cid })
-      if (draft.cid !== undefined) state.cids.set(draft.cid, msg)
-      if (state.held.length > this.#size) this.#drop(state)
-    }
+    state.history.hold(msg, draft.cid)
     this.#listener.message(msg)
     return { message: msg, epoch: state.epoch, duplicate: false }
   }
 
   async backlog (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog> {
-    const state = this.#rooms.get(room)
-    if (state === undefined) {
-      // never-seen room: nothing held; a client holding an epoch for it has lost messages
-      const fresh = this.#state(room)
-      const truncated = epoch !== undefined || (since !== undefined && since > 0)
-      return { epoch: fresh.epoch, seq: 0, messages: [], truncated }
-    }
+    // a never-seen room starts a new epoch here: a client holding an epoch or a seq for it has lost messages
+    const state = this.#state(room)
     this.#expire(state)
     return backlogOf(state, since, epoch, limit)
   }
@@ -150,21 +136,14 @@ export class MemoryStore implements HubStore {
   #state (room: string): RoomState {
     let state = this.#rooms.get(room)
     if (state === undefined) {
-      state = new RoomState()
+      state = new RoomState(new History(this.#size))
       this.#rooms.set(room, state)
     }
     return state
   }
 
-  #drop (state: RoomState): void {
-    const gone = state.held.shift()
-    if (gone?.cid !== undefined && state.cids.get(gone.cid) === gone.msg) state.cids.delete(gone.cid)
-  }
-
   #expire (state: RoomState): void {
-    if (this.#ttl === 0) return
-    const cutoff = this.#now() - this.#ttl
-    while (state.held.length > 0 && (state.held[0] as Held).msg.ts < cutoff) this.#drop(state)
+    if (this.#ttl > 0) state.history.expire(expiryCutoff(this.#now(), this.#ttl))
   }
 
   #emit (type: PresenceEvent['type'], room: string, member: Member): void {
@@ -178,27 +157,4 @@ function namesOf (state: RoomState): string[] {
   const names: string[] = []
   for (const entry of state.members.values()) names.push(entry.name)
   return names
-}
-
-/**
- * The resume rule, shared by every store: given what a client last saw (since, epoch),
- * return exactly the held messages after it, and say whether anything in between is gone.
- */
-export function backlogOf (
-  state: { epoch: string, seq: number, held: ReadonlyArray<{ msg: ChatMessage }> },
-  since: number | undefined,
-  epoch: string | undefined,
-  limit: number
-): Backlog {
-  const { held } = state
-  const oldest = held.length > 0 ? (held[0] as { msg: ChatMessage }).msg.seq : state.seq + 1
-  const foreign = (epoch !== undefined && epoch !== state.epoch) || (since !== undefined && since > state.seq)
-  const from = since === undefined || foreign ? 0 : since
-  const messages: ChatMessage[] = []
-  for (let i = 0; i < held.length && messages.length < limit; i++) {
-    const msg = (held[i] as { msg: ChatMessage }).msg
-    if (msg.seq > from) messages.push(msg)
-  }
-  const truncated = foreign || (since !== undefined && since + 1 < oldest)
-  return { epoch: state.epoch, seq: state.seq, messages, truncated }
 }

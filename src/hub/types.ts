@@ -1,5 +1,6 @@
-// The hub's contract: what the chat route and the HTTP API need from a store of rooms.
-// The in-memory store implements it now; a Redis backplane can replace it without touching routes.
+// The hub's contract: what the chat route and the HTTP API need from a store of rooms. HubStore is the seam
+// between this instance's sockets (hub.ts) and where seq, history and presence live: MemoryStore (one process)
+// or RedisStore (every instance sharing a Redis), chosen by plugins/hub.ts from REDIS_URL.
 
 export interface ChatMessage {
   type: 'message'

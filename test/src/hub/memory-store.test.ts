@@ -1,6 +1,6 @@
 import t from 'tap'
-import { MemoryStore } from '../../src/hub/memory-store.js'
-import type { ChatMessage, PresenceEvent } from '../../src/hub/types.js'
+import { MemoryStore } from '../../../src/hub/memory-store.js'
+import type { ChatMessage, PresenceEvent } from '../../../src/hub/types.js'
 
 function store (historySize = 5, historyTtlMs = 0, now?: () => number) {
   const s = new MemoryStore({ historySize, historyTtlMs, ...(now !== undefined ? { now } : {}) })

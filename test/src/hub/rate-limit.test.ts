@@ -1,5 +1,5 @@
 import t from 'tap'
-import { FLOOD_WINDOW_MS, FloodGuard, TokenBucket } from '../../src/hub/rate-limit.js'
+import { FLOOD_WINDOW_MS, FloodGuard, TokenBucket } from '../../../src/hub/rate-limit.js'
 
 t.test('token bucket allows the burst then the rate', async (t) => {
   const b = new TokenBucket(10, 20, 0)

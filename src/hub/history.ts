@@ -1,0 +1,94 @@
+// A room's history and the resume rules, shared by every store: the memory store holds its messages in a
+// History; the Redis store holds them in a list and applies the same rules to what it reads back.
+import { randomBytes } from 'node:crypto'
+import type { Backlog, ChatMessage } from './types.js'
+
+/**
+ * A new epoch: the name of one continuous life of a room's seq. A room whose state is created (or lost and
+ * created again) gets a new one, so a client resuming with an old epoch learns that it cannot trust its seq.
+ */
+export function newEpoch (): string {
+  return randomBytes(6).toString('base64url')
+}
+
+/** One held message, with the client id it was published under (for dedupe). */
+export interface Held {
+  msg: ChatMessage
+  cid?: string | undefined
+}
+
+/** What the resume rule reads of a room: its epoch, latest seq, and held messages oldest first. */
+export interface HistoryView {
+  epoch: string
+  seq: number
+  held: ReadonlyArray<{ msg: ChatMessage }>
+}
+
+/**
+ * The oldest `ts` a message may have and still be held, at `now`; -Infinity when history does not
+ * expire (ttlMs 0).
+ */
+export function expiryCutoff (now: number, ttlMs: number): number {
+  return ttlMs > 0 ? now - ttlMs : -Infinity
+}
+
+/**
+ * The resume rule: given what a client last saw (since, epoch), return at most `limit` held messages after
+ * it, oldest first, and say whether anything in between is gone. A client that says nothing (no since, no
+ * epoch) gets everything held and no gap. An epoch that is not the room's, or a since beyond the room's
+ * seq, belongs to another life of the room: everything held, and `truncated`. Otherwise `truncated` says
+ * whether the message right after `since` has already left history.
+ */
+export function backlogOf (
+  state: HistoryView,
+  since: number | undefined,
+  epoch: string | undefined,
+  limit: number
+): Backlog {
+  const { held } = state
+  const oldest = held.length > 0 ? (held[0] as { msg: ChatMessage }).msg.seq : state.seq + 1
+  const foreign = (epoch !== undefined && epoch !== state.epoch) || (since !== undefined && since > state.seq)
+  const from = since === undefined || foreign ? 0 : since
+  const messages: ChatMessage[] = []
+  for (let i = 0; i < held.length && messages.length < limit; i++) {
+    const msg = (held[i] as { msg: ChatMessage }).msg
+    if (msg.seq > from) messages.push(msg)
+  }
+  const truncated = foreign || (since !== undefined && since + 1 < oldest)
+  return { epoch: state.epoch, seq: state.seq, messages, truncated }
+}
+
+/**
+ * A room's held messages in one process: the last `size` (none when 0), oldest first, each dropped earlier
+ * once it is older than the TTL; and the cids of those held, so a retried message is recognised while its
+ * original is still held, and no longer once it is gone.
+ */
+export class History {
+  readonly held: Held[] = []
+  readonly #cids = new Map<string, ChatMessage>()
+
+  constructor (readonly size: number) {}
+
+  /** The held message published under `cid`, if any. */
+  original (cid: string): ChatMessage | undefined {
+    return this.#cids.get(cid)
+  }
+
+  /** Holds a new message (nothing when size is 0), dropping the oldest beyond `size`. */
+  hold (msg: ChatMessage, cid: string | undefined): void {
+    if (this.size <= 0) return
+    this.held.push({ msg, cid })
+    if (cid !== undefined) this.#cids.set(cid, msg)
+    if (this.held.length > this.size) this.#drop()
+  }
+
+  /** Drops the messages older than `cutoff` (see expiryCutoff). */
+  expire (cutoff: number): void {
+    while (this.held.length > 0 && (this.held[0] as Held).msg.ts < cutoff) this.#drop()
+  }
+
+  #drop (): void {
+    const gone = this.held.shift()
+    if (gone?.cid !== undefined && this.#cids.get(gone.cid) === gone.msg) this.#cids.delete(gone.cid)
+  }
+}

@@ -1,0 +1,55 @@
+// What the broker and presence share: the key layout, the connection settings and how a failed command is told.
+import { ReplyError, type Redis, type RedisOptions } from 'ioredis'
+import { UnavailableError } from '../errors.js'
+
+/** Every key and the channel, under one prefix (REDIS_PREFIX), so deployments can share one Redis. */
+export class Keys {
+  /** the one pub/sub channel every instance subscribes to */
+  readonly channel: string
+  /** set of every room ever published to or joined */
+  readonly rooms: string
+  /** set of the instance ids with a heartbeat */
+  readonly instances: string
+
+  constructor (readonly prefix: string) {
+    this.channel = `${prefix}events`
+    this.rooms = `${prefix}rooms`
+    this.instances = `${prefix}instances`
+  }
+
+  /** meta {epoch, seq}, hist, cids, members, refs */
+  room (room: string, part: string): string {
+    return `${this.prefix}room:{${room}}:${part}`
+  }
+
+  /** an instance's liveness key (PX the presence TTL) */
+  inst (id: string): string {
+    return `${this.prefix}inst:${id}`
+  }
+
+  /** the `room\nkey` entries an instance registered */
+  instMembers (id: string): string {
+    return `${this.prefix}inst:${id}:members`
+  }
+}
+
+/** Both connections: fail fast while disconnected, retry the connection forever in the background. */
+export const CLIENT_OPTIONS: RedisOptions = {
+  // a chat message is refused with `unavailable`, never parked
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  lazyConnect: true,
+  retryStrategy: (times) => Math.min(100 * times, 1000)
+}
+
+/** Runs a command; an outage becomes UnavailableError, a reply error (a bug) surfaces as itself. */
+export async function call<T> (redis: Redis, fn: () => Promise<T>): Promise<T> {
+  if (redis.status !== 'ready') throw new UnavailableError(`redis is ${redis.status}`)
+  try {
+    return await fn()
+  } catch (err) {
+    // a reply error is a bug (a script, a command), not an outage: let it surface as itself
+    if (err instanceof ReplyError) throw err
+    throw new UnavailableError(`redis: ${(err as Error).message}`)
+  }
+}

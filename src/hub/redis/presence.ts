@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto'
+import { call, type Keys } from './client.js'
+import type { ScriptedRedis } from './scripts.js'
+import type { Member, PresenceEvent } from '../types.js'
+
+export interface PresenceOptions {
+  /** how long a dead instance's members stay listed at most; heartbeats go out every third of it */
+  presenceTtlMs: number
+  /** above this many members a room sends no join/leave events and no names in the welcome */
+  presenceMaxMembers?: number | undefined
+}
+
+interface LocalMember { name: string, userId: string | undefined, refs: number }
+
+/**
+ * Room members across every instance (join.lua, leave.lua), and this instance's liveness: a key that
+ * heartbeats refresh, whose expiry lets any other instance sweep the members of one that died.
+ */
+export class Presence {
+  readonly instanceId = randomUUID()
+  readonly #cmd: ScriptedRedis
+  readonly #keys: Keys
+  readonly #opts: PresenceOptions
+  readonly #announce: (ev: PresenceEvent) => Promise<void>
+  readonly #onError: (err: Error) => void
+  /** this instance's members, to re-register them when Redis comes back empty */
+  readonly #local = new Map<string, Map<string, LocalMember>>()
+  #beat: NodeJS.Timeout | undefined
+
+  constructor (cmd: ScriptedRedis, keys: Keys, opts: PresenceOptions, announce: (ev: PresenceEvent) => Promise<void>, onError: (err: Error) => void) {
+    this.#cmd = cmd
+    this.#keys = keys
+    this.#opts = opts
+    this.#announce = announce
+    this.#onError = onError
+    cmd.on('ready', () => { this.#reregister().catch(onError) })
+  }
+
+  /** Starts the heartbeat and sends the first one (if Redis is up). */
+  async start (): Promise<void> {
+    const every = Math.max(100, Math.floor(this.#opts.presenceTtlMs / 3))
+    this.#beat = setInterval(() => { this.#heartbeat().catch(this.#onError) }, every)
+    this.#beat.unref()
+    await this.#heartbeat().catch(() => {})
+  }
+
+  /** A clean stop: removes this instance's members at once instead of waiting for the TTL. */
+  async stop (): Promise<void> {
+    clearInterval(this.#beat)
+    await this.#sweep(this.instanceId).catch(() => {})
+    await this.#cmd.del(this.#keys.inst(this.instanceId)).catch(() => {})
+  }
+
+  hasLocal (room: string): boolean {
+    return this.#local.has(room)
+  }
+
+  async count (room: string): Promise<number> {
+    return await call(this.#cmd, async () => await this.#cmd.hlen(this.#keys.room(room, 'members')))
+  }
+
+  async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
+    let local = this.#local.get(room)
+    if (local === undefined) { local = new Map(); this.#local.set(room, local) }
+    const max = this.#opts.presenceMaxMembers ?? Infinity
+    const mine = local.get(member.key)
+    if (mine !== undefined) {
+      // another socket of a member this instance already registered: nothing changes in Redis
+      mine.refs++
+      try {
+        const count = await this.count(room)
+        return { names: count > max ? [] : await this.members(room), count }
+      } catch (err) {
+        mine.refs-- // the caller treats a failed join as never joined: it will not leave
+        throw err
+      }
+    }
+    local.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
+    let added: number, count: number
+    try {
+      [added, count] = await call(this.#cmd, async () => await this.#register(room, member.key, member.name, member.userId))
+    } catch (err) {
+      this.#forget(room, member.key)
+      throw err
+    }
+    if (count > max) return { names: [], count } // a big room: no names, no join event (O(1) per join)
+    if (added === 1) await this.#event('join', room, member)
+    return { names: await this.members(room), count }
+  }
+
+  async leave (room: string, member: Member): Promise<void> {
+    const mine = this.#local.get(room)?.get(member.key)
+    if (mine === undefined || --mine.refs > 0) return
+    this.#forget(room, member.key)
+    const keys = this.#keys
+    const [value, count] = await call(this.#cmd, async () => await this.#cmd.rtLeave(
+      keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(this.instanceId), member.key, `${room}\n${member.key}`))
+    if (value !== null && count < (this.#opts.presenceMaxMembers ?? Infinity)) await this.#event('leave', room, memberFrom(member.key, value))
+  }
+
+  async members (room: string): Promise<string[]> {
+    return namesOf(await call(this.#cmd, async () => await this.#cmd.hvals(this.#keys.room(room, 'members'))))
+  }
+
+  async #event (type: PresenceEvent['type'], room: string, member: Member): Promise<void> {
+    const ev: PresenceEvent = { type, room, name: member.name, ts: Date.now(), key: member.key }
+    if (member.userId !== undefined) ev.userId = member.userId
+    await this.#announce(ev)
+  }
+
+  /** Refreshes this instance's liveness key and removes the members of instances whose key expired. */
+  async #heartbeat (): Promise<void> {
+    if (this.#cmd.status !== 'ready') return
+    const keys = this.#keys
+    await this.#cmd.multi()
+      .set(keys.inst(this.instanceId), '1', 'PX', this.#opts.presenceTtlMs)
+      .sadd(keys.instances, this.instanceId)
+      .exec()
+    for (const id of await this.#cmd.smembers(keys.instances)) {
+      if (id === this.instanceId) continue
+      if (await this.#cmd.exists(keys.inst(id)) === 0) await this.#sweep(id)
+    }
+  }
+
+  /** Removes every member an instance registered; only the caller whose script removed a member publishes its leave. */
+  async #sweep (id: string): Promise<void> {
+    const keys = this.#keys
+    const entries = await this.#cmd.smembers(keys.instMembers(id))
+    for (const entry of entries) {
+      const [room, key] = entry.split('\n') as [string, string]
+      const [value] = await this.#cmd.rtLeave(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(id), key, entry)
+      if (value !== null) await this.#event('leave', room, memberFrom(key, value))
+    }
+    await this.#cmd.multi().del(keys.instMembers(id)).srem(keys.instances, id).exec()
+  }
+
+  /** After Redis came back (maybe empty), put this instance's members back (a no-op for those still there). */
+  async #reregister (): Promise<void> {
+    for (const [room, members] of this.#local) {
+      for (const [key, m] of members) await this.#register(room, key, m.name, m.userId)
+    }
+    await this.#heartbeat()
+  }
+
+  async #register (room: string, key: string, name: string, userId: string | undefined): Promise<[number, number]> {
+    const value = JSON.stringify(userId === undefined ? { name, inst: this.instanceId } : { name, userId, inst: this.instanceId })
+    const keys = this.#keys
+    return await this.#cmd.rtJoin(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(this.instanceId),
+      keys.rooms, key, value, `${room}\n${key}`, room)
+  }
+
+  #forget (room: string, key: string): void {
+    const local = this.#local.get(room)
+    local?.delete(key)
+    if (local?.size === 0) this.#local.delete(room)
+  }
+}
+
+function namesOf (values: string[]): string[] {
+  const names: string[] = []
+  for (const v of values) names.push((JSON.parse(v) as { name: string }).name)
+  return names
+}
+
+/** A member as its presence entry recorded it (name and user at join). */
+function memberFrom (key: string, value: string): Member {
+  const { name, userId } = JSON.parse(value) as { name: string, userId?: string }
+  return { key, name, userId }
+}

@@ -1,0 +1,41 @@
+// The Lua scripts of the Redis hub, one file per operation beside this module. They are read once when a
+// store is made and defined as ioredis commands (EVALSHA, falling back to EVAL after a SCRIPT FLUSH or a
+// Redis restart). tsc does not copy .lua files: `npm run build` copies them next to the compiled module.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Redis } from 'ioredis'
+
+type Args = Array<string | number>
+
+/** The command connection with the scripts defined on it. */
+export type ScriptedRedis = Redis & {
+  rtPublish (...args: Args): Promise<[epoch: string, raw: string, duplicate: number]>
+  rtBacklog (...args: Args): Promise<[epoch: string, seq: string, raws: string[]]>
+  rtJoin (...args: Args): Promise<[added: number, count: number]>
+  rtLeave (...args: Args): Promise<[value: string | null, count: number]>
+}
+
+/** command name → its file and how many of its arguments are keys */
+const SCRIPTS = {
+  rtPublish: { file: 'publish.lua', keys: 4 },
+  rtBacklog: { file: 'backlog.lua', keys: 3 },
+  rtJoin: { file: 'join.lua', keys: 4 },
+  rtLeave: { file: 'leave.lua', keys: 3 }
+} as const
+
+/** The source of one script; throws naming the file when it is missing (a build that did not copy it). */
+export function scriptSource (file: string): string {
+  const path = fileURLToPath(new URL(file, import.meta.url))
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new Error(`redis hub: cannot read its Lua script ${path} (npm run build copies src/hub/redis/*.lua)`, { cause: err })
+  }
+}
+
+export function defineScripts (redis: Redis): ScriptedRedis {
+  for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(name, { numberOfKeys: keys, lua: scriptSource(file) })
+  }
+  return redis as ScriptedRedis
+}

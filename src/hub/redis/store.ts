@@ -1,0 +1,101 @@
+import { Redis } from 'ioredis'
+import { Broker } from './broker.js'
+import { CLIENT_OPTIONS, Keys } from './client.js'
+import { Presence } from './presence.js'
+import { defineScripts, type ScriptedRedis } from './scripts.js'
+import type { Backlog, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary } from '../types.js'
+
+export interface RedisStoreOptions {
+  url: string
+  /** namespaces every key and channel */
+  prefix: string
+  historySize: number
+  historyTtlMs: number
+  /** how long a dead instance's members stay listed at most; heartbeats go out every third of it */
+  presenceTtlMs: number
+  /** above this many members a room sends no join/leave events and no names in the welcome */
+  presenceMaxMembers?: number
+  onError?: (err: Error) => void
+}
+
+/**
+ * The hub's state in Redis, shared by every instance with the same REDIS_URL and REDIS_PREFIX: the broker
+ * (seq, epoch, history and cid dedupe per room; the pub/sub channel) and presence (members per room, a
+ * heartbeat per instance) over two connections, commands and subscriber, whatever the number of sockets.
+ */
+export class RedisStore implements HubStore {
+  readonly #cmd: ScriptedRedis
+  readonly #sub: Redis
+  readonly #broker: Broker
+  readonly #presence: Presence
+  #closed = false
+
+  constructor (opts: RedisStoreOptions) {
+    const onError = (err: Error) => opts.onError?.(err)
+    const keys = new Keys(opts.prefix)
+    this.#cmd = defineScripts(new Redis(opts.url, CLIENT_OPTIONS))
+    // the subscriber queues its SUBSCRIBE until it is connected: it sends nothing else
+    this.#sub = new Redis(opts.url, { ...CLIENT_OPTIONS, enableOfflineQueue: true })
+    this.#cmd.on('error', onError)
+    this.#sub.on('error', onError)
+    this.#presence = new Presence(this.#cmd, keys, opts, async (ev) => await this.#broker.announce(ev), onError)
+    this.#broker = new Broker(this.#cmd, this.#sub, keys, opts, this.#presence, onError)
+  }
+
+  get instanceId (): string {
+    return this.#presence.instanceId
+  }
+
+  /** Connects both clients; resolves even when Redis is down (the clients keep retrying). */
+  async start (): Promise<void> {
+    await Promise.allSettled([this.#cmd.connect(), this.#broker.start()])
+    await this.#presence.start()
+  }
+
+  /** undefined when both connections are usable, else why not */
+  notReady (): string | undefined {
+    if (this.#cmd.status !== 'ready') return `redis: command connection ${this.#cmd.status}`
+    if (this.#sub.status !== 'ready') return `redis: subscriber connection ${this.#sub.status}`
+    return undefined
+  }
+
+  setListener (listener: HubListener): void {
+    this.#broker.setListener(listener)
+  }
+
+  async publish (room: string, draft: Draft): Promise<PublishResult> {
+    return await this.#broker.publish(room, draft)
+  }
+
+  async backlog (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog> {
+    return await this.#broker.backlog(room, since, epoch, limit)
+  }
+
+  async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
+    return await this.#presence.join(room, member)
+  }
+
+  async leave (room: string, member: Member): Promise<void> {
+    await this.#presence.leave(room, member)
+  }
+
+  async members (room: string): Promise<string[]> {
+    return await this.#presence.members(room)
+  }
+
+  async summary (room: string): Promise<RoomSummary> {
+    return await this.#broker.summary(room)
+  }
+
+  async rooms (): Promise<RoomSummary[]> {
+    return await this.#broker.rooms()
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#presence.stop()
+    this.#cmd.disconnect()
+    this.#sub.disconnect()
+  }
+}
