@@ -12,7 +12,7 @@ const gc = (globalThis as { gc?: () => void }).gc
  * Allocates short-lived objects until the young generation has been used end to end (twice its
  * capacity). Without it, a server whose traffic allocated little on the JS heap (bare ws echoing
  * Buffers) had young-generation pages first touched while the sockets were opening, and they were
- * charged to the sockets: up to 1.3 KB per socket of RSS that the sockets do not hold.
+ * charged to the sockets: RSS that the sockets do not hold (bench/README.md, Method).
  */
 function cycleYoungGeneration (): void {
   const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 32 << 20

@@ -49,3 +49,6 @@ export interface Window {
 }
 
 export interface Reply { id: number, windows: Window[], error?: string }
+
+/** A window as the orchestrator keeps it: which server it measured, in which scenario group. */
+export interface Row extends Window { server: string, group: string }

@@ -1,7 +1,7 @@
 // Preloaded (node --import) into the bare ws reference for `npm run bench -- --servers=ours,ws,ws-heap`:
 // builds this service in the same process, never listening and never sent a frame, so bare ws runs
-// with ours' resident heap (15.3 MB after boot against its own 4.8 MB) and nothing else of ours. A control: what ours
-// costs beyond bare ws with the same heap is the cost of its own code path.
+// with ours' resident heap (larger than its own; sizes in bench/README.md) and nothing else of ours. A control:
+// what ours costs beyond bare ws with the same heap is the cost of its own code path.
 // CARRY_APP_DIR is the checkout whose dist/ it loads (the bench's --ours-dir).
 import { pathToFileURL } from 'node:url'
 
