@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Connection, Route } from '../src/registry/registry.js'
+import { closeCodeLabel } from '../src/metrics/labels.js'
 
 declare module 'fastify' {
   interface FastifyInstance { metrics: Registry }
@@ -96,7 +97,7 @@ async function metricsPlugin (app: FastifyInstance) {
   registry.observer = {
     opened: (conn: Connection) => opened.inc({ route: conn.route }),
     closed: (conn: Connection, code: number) => {
-      closed.inc({ route: conn.route, code: String(code) })
+      closed.inc({ route: conn.route, code: closeCodeLabel(code) }) // a fixed label set: the code is the client's to pick
       if (conn.endedBy !== undefined) serverClosed.inc({ reason: conn.endedBy })
       const t = closedTotals.get(conn.route)!
       t.messagesIn += conn.messagesIn; t.messagesOut += conn.messagesOut; t.bytesIn += conn.bytesIn; t.bytesOut += conn.bytesOut
