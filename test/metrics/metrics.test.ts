@@ -1,4 +1,5 @@
 import t from 'tap'
+import WebSocket from 'ws'
 import { closed, connect, listen, upgradeStatus, captureLogs } from '../helper.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
@@ -96,6 +97,10 @@ t.test('METRICS_TOKEN protects /metrics', async (t) => {
   t.equal((await app.inject('/metrics')).statusCode, 401)
   t.equal((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer nope' } })).statusCode, 401)
   t.equal((await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS}` } })).statusCode, 200)
+  for (const header of [`bearer ${METRICS}`, `BEARER ${METRICS}`, `Bearer  ${METRICS}`]) {
+    t.equal((await app.inject({ url: '/metrics', headers: { authorization: header } })).statusCode, 200, `${header.slice(0, 8)}…: the scheme in any case, 1*SP`)
+  }
+  t.equal((await app.inject({ url: '/metrics', headers: { authorization: `Basic ${METRICS}` } })).statusCode, 401, 'another scheme')
 })
 
 t.test('admin API: token rules, filters, limit and a kick with the requested code', async (t) => {
@@ -130,6 +135,31 @@ t.test('admin API: token rules, filters, limit and a kick with the requested cod
   t.equal((await app.inject({ method: 'DELETE', url: '/connections/no-such-id', headers: auth })).statusCode, 404)
   t.equal((await app.inject({ method: 'DELETE', url: `/connections/${String(bId)}?code=1006`, headers: auth })).statusCode, 400, '1006 may not be sent')
   t.equal((await app.inject({ method: 'DELETE', url: '/connections/x' })).statusCode, 401)
+})
+
+t.test('admin kick: the reason is bounded in UTF-8 bytes and the code to those a server may send; 400, never 500', async (t) => {
+  const { app, ws: base } = await listen(t, { API_TOKEN: TOKEN })
+  const auth = { authorization: `bearer ${TOKEN}` } // the scheme in any case
+  const c = await connect(t, `${base}/ws/chat/k?name=K`)
+  const id = String((await c.frames.next('welcome')).id)
+  const kick = async (query: string) => await app.inject({ method: 'DELETE', url: `/connections/${id}?${query}`, headers: auth })
+  const accents = await kick(`reason=${encodeURIComponent('é'.repeat(100))}`) // 100 characters, 200 bytes
+  t.equal(accents.statusCode, 400, '200 bytes of reason')
+  t.same(accents.json(), { statusCode: 400, error: 'Bad Request', message: 'reason is 200 bytes of UTF-8: a close reason holds at most 123' })
+  t.equal((await kick(`reason=${encodeURIComponent('😀'.repeat(31))}`)).statusCode, 400, '124 bytes of emoji')
+  t.equal((await kick(`reason=${'x'.repeat(124)}`)).statusCode, 400, '124 ASCII characters (the schema)')
+  for (const code of ['1001', '1005', '1006', '1015', '999', '2000', '2999', '5000', '1000.5', 'abc']) {
+    const res = await kick(`code=${code}`)
+    t.equal(res.statusCode, 400, `code ${code}`)
+    t.match(res.json(), { statusCode: 400, error: 'Bad Request', message: /code/ }, `code ${code}: a JSON error naming the field`)
+  }
+  t.equal(c.ws.readyState, WebSocket.OPEN, 'after every refusal the socket is still open')
+  c.ws.send('still usable')
+  t.match(await c.frames.next('message'), { text: 'still usable' }, 'and still works')
+  const done = closed(c.ws)
+  const reason = 'é'.repeat(61) + 'x' // 123 bytes: the most a close frame holds
+  t.equal((await kick(`code=3001&reason=${encodeURIComponent(reason)}`)).statusCode, 204)
+  t.same(await done, [3001, reason], 'a 123-byte reason goes through intact')
 })
 
 t.test('admin API is disabled without API_TOKEN', async (t) => {
