@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { bearerToken } from '../src/auth/bearer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,11 +18,12 @@ function digest (s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-/** true when the request carries `Authorization: Bearer <expected>`; hashing both sides makes the compare constant-time */
+/**
+ * true when the request carries `Authorization: Bearer <expected>` (the scheme in any case); hashing both
+ * sides makes the compare constant-time
+ */
 function bearerMatches (req: FastifyRequest, expected: Buffer): boolean {
-  const header = req.headers.authorization ?? ''
-  const given = header.startsWith('Bearer ') ? header.slice(7) : ''
-  return timingSafeEqual(digest(given), expected)
+  return timingSafeEqual(digest(bearerToken(req.headers.authorization) ?? ''), expected)
 }
 
 async function apiAuthPlugin (app: FastifyInstance) {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Connection, Route } from '../src/registry/connection.js'
 import { refusalReason } from './limits.js'
+import { closeCodeLabel } from '../src/metrics/labels.js'
 
 declare module 'fastify' {
   interface FastifyInstance { metrics: Registry }
@@ -98,7 +99,7 @@ async function metricsPlugin (app: FastifyInstance) {
   registry.observer = {
     opened: (conn: Connection) => opened.inc({ route: conn.route }),
     closed: (conn: Connection, code: number) => {
-      closed.inc({ route: conn.route, code: String(code) })
+      closed.inc({ route: conn.route, code: closeCodeLabel(code) }) // a fixed label set: the code is the client's to pick
       if (conn.endedBy !== undefined) serverClosed.inc({ reason: conn.endedBy })
       let t = closedTotals.get(conn.route)
       if (t === undefined) { t = zero(); closedTotals.set(conn.route, t) }

@@ -1,6 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 
+// A close frame's payload is at most 125 bytes, 2 of them the code. ws's close() throws past 123 bytes of
+// UTF-8: checked first, so the caller gets a 400 and the socket is left as it was (not marked as ended by
+// an admin, its later close counted under the wrong reason)
+const REASON_MAX_BYTES = 123
+
 const ConnectionView = Type.Object({
   id: Type.String(),
   route: Type.String(),
@@ -21,15 +26,18 @@ const ListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })
 })
 const KickQuery = Type.Object({
-  // 1000 normal, 1008 policy (moderation), 3000-4999 application codes
+  // 1000 normal, 1008 policy (moderation), 3000-4999 application codes; never 1005/1006/1015, which no
+  // endpoint may send
   code: Type.Union([Type.Literal(1000), Type.Literal(1008), Type.Integer({ minimum: 3000, maximum: 4999 })], { default: 1008 }),
-  reason: Type.String({ maxLength: 120, default: 'closed by an administrator' })
+  // the schema counts UTF-16 units; the handler counts bytes (REASON_MAX_BYTES)
+  reason: Type.String({ maxLength: REASON_MAX_BYTES, default: 'closed by an administrator' })
 })
 
 /** The registry over HTTP for operators (Bearer API_TOKEN): who is connected, and closing one socket. */
 export default async function connectionRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  app.addHook('preHandler', app.requireApiToken)
+  // onRequest, not preHandler: a caller without the token is answered before any body is read
+  app.addHook('onRequest', app.requireApiToken)
 
   app.get('/connections', {
     schema: { querystring: ListQuery, response: { 200: Type.Object({ total: Type.Integer(), connections: Type.Array(ConnectionView) }) } }
@@ -50,6 +58,10 @@ export default async function connectionRoutes (fastify: FastifyInstance) {
   app.delete('/connections/:id', {
     schema: { params: Type.Object({ id: Type.String({ maxLength: 64 }) }), querystring: KickQuery }
   }, async (req, reply) => {
+    const bytes = Buffer.byteLength(req.query.reason)
+    if (bytes > REASON_MAX_BYTES) {
+      return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `reason is ${bytes} bytes of UTF-8: a close reason holds at most ${REASON_MAX_BYTES}` })
+    }
     const conn = app.registry.get(req.params.id)
     if (conn === undefined) return await reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such connection' })
     conn.endedBy = 'admin'

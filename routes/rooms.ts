@@ -3,6 +3,9 @@ import { roomAllowed } from '../src/auth/jwt.js'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { CID_MAX, NAME_MAX, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
 
+const FROM_MAX = 256
+// 6 x (FROM_MAX + CID_MAX) = 1,920 bytes of escaped strings, the rest for keys, quotes and whitespace
+const ENVELOPE_BYTES = 4096
 const RoomParams = Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) })
 const Message = Type.Object({
   type: Type.Literal('message'),
@@ -30,7 +33,7 @@ const History = Type.Object({
 })
 const PublishBody = Type.Object({
   text: Type.String(),
-  from: Type.Optional(Type.String({ maxLength: 256 })),
+  from: Type.Optional(Type.String({ maxLength: FROM_MAX })),
   cid: Type.Optional(Type.String({ minLength: 1, maxLength: CID_MAX }))
 }, { additionalProperties: false })
 const Published = Type.Object({ seq: Type.Integer(), id: Type.String(), epoch: Type.String(), duplicate: Type.Boolean() })
@@ -67,8 +70,15 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     return { room: req.params.room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages }
   })
 
+  // The largest valid body: a text of CHAT_MAX_LENGTH code points, each of which JSON may write as a
+  // surrogate pair of escapes (\uXXXX\uXXXX, 12 bytes; raw UTF-8 is at most 4), plus the envelope: `from`
+  // (256 UTF-16 units) and `cid` (CID_MAX) at 6 bytes per escaped unit, keys and punctuation, under 4 KB.
+  // Anything larger cannot be a message we would accept, so it is refused (413) before it is buffered.
+  const publishBodyLimit = 12 * app.config.CHAT_MAX_LENGTH + ENVELOPE_BYTES
   app.post('/rooms/:room/messages', {
-    preHandler: app.requireApiToken,
+    // onRequest, not preHandler: a caller without the token is answered before any body is read
+    onRequest: app.requireApiToken,
+    bodyLimit: publishBodyLimit,
     schema: { params: RoomParams, body: PublishBody, response: { 201: Published, 200: Published, 400: ErrorReply } }
   }, async (req, reply) => {
     const from = parseName(req.body.from, () => 'server')

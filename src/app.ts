@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
@@ -121,7 +122,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     if (status >= 500) req.log.error({ err }, 'request failed')
     return reply.code(status).send({
       statusCode: status,
-      error: status >= 500 ? 'Internal Server Error' : (err.name === 'FastifyError' ? 'Bad Request' : err.name),
+      error: STATUS_CODES[status] ?? 'Error', // the status's name: an error class's (FastifyError, TypeError) tells a client nothing
       message: status >= 500 ? 'internal error' : err.message
     })
   })

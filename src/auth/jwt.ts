@@ -3,6 +3,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { JWTPayload } from 'jose'
 import { ROOM_PATTERN, parseName } from '../protocol/chat.js'
+import { bearerToken } from './bearer.js'
 
 export interface AuthSettings {
   AUTH_MODE: 'none' | 'jwt'
@@ -10,6 +11,8 @@ export interface AuthSettings {
   JWT_PUBLIC_KEY?: string | undefined
   JWT_ISSUER?: string | undefined
   JWT_AUDIENCE?: string | undefined
+  /** the longest lifetime a token may have left when it is presented (exp - now), in seconds */
+  AUTH_MAX_TOKEN_TTL_S?: number | undefined
 }
 
 /** Who a verified token says is connecting. */
@@ -35,12 +38,21 @@ export interface VerificationKey {
 }
 
 const SUB_MAX = 256
+// C0 controls, DEL and C1: a user id is a key in logs and in the Redis presence entries, which are
+// newline-separated; a control character would split or forge one
+// eslint-disable-next-line no-control-regex
+const SUB_CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+/** AUTH_MAX_TOKEN_TTL_S when the settings leave it out (as the config's default) */
+export const DEFAULT_MAX_TOKEN_TTL_S = 86_400
 const ROOMS_MAX = 256
 const ROOM_OR_PREFIX = new RegExp(ROOM_PATTERN.replace('$', '\\*?$'))
 // jose is loaded on the first verification: an instance without AUTH_MODE=jwt keeps its 0.7 MB out of the heap
 let jose: Promise<typeof import('jose')> | undefined
 
-/** nbf may be this far ahead of our clock (issuers' clocks drift); exp gets no tolerance (see verify) */
+/**
+ * nbf and iat may be this far ahead of our clock, and exp this much past the longest lifetime (issuers'
+ * clocks drift); exp itself gets no tolerance (see verify)
+ */
 const CLOCK_TOLERANCE_S = 5
 
 /**
@@ -86,12 +98,14 @@ export class TokenVerifier {
   readonly #key: VerificationKey
   readonly #issuer: string | undefined
   readonly #audience: string | undefined
+  readonly #maxTtlMs: number
   readonly #now: () => number
 
   constructor (key: VerificationKey, settings: AuthSettings, now: () => number = Date.now) {
     this.#key = key
     this.#issuer = settings.JWT_ISSUER
     this.#audience = settings.JWT_AUDIENCE
+    this.#maxTtlMs = (settings.AUTH_MAX_TOKEN_TTL_S ?? DEFAULT_MAX_TOKEN_TTL_S) * 1000
     this.#now = now
   }
 
@@ -119,7 +133,16 @@ export class TokenVerifier {
     // jose's tolerance applies to exp too; a token past its exp is refused here, so the socket's
     // close at exp (see ExpiryTimer) never meets a token accepted after it
     const expiresAt = (payload.exp as number) * 1000
-    if (expiresAt <= this.#now()) return { ok: false, reason: 'token expired' }
+    const now = this.#now()
+    if (expiresAt <= now) return { ok: false, reason: 'token expired' }
+    // a stolen long-lived token stays usable until its exp: refuse lifetimes past the operator's bound, and
+    // an iat in the future (jose only checks iat's type unless asked for a maximum age)
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > now + CLOCK_TOLERANCE_S * 1000) {
+      return { ok: false, reason: 'token issued in the future (iat)' }
+    }
+    if (expiresAt - now > this.#maxTtlMs + CLOCK_TOLERANCE_S * 1000) {
+      return { ok: false, reason: `token lifetime too long: exp is more than ${this.#maxTtlMs / 1000} s ahead` }
+    }
     return claims(payload, expiresAt)
   }
 }
@@ -127,6 +150,7 @@ export class TokenVerifier {
 function claims (payload: JWTPayload, expiresAt: number): Verified {
   const { sub } = payload
   if (typeof sub !== 'string' || sub.length < 1 || sub.length > SUB_MAX) return { ok: false, reason: `invalid claims: sub must be a string of 1-${SUB_MAX} characters` }
+  if (SUB_CONTROL.test(sub)) return { ok: false, reason: 'invalid claims: sub must not contain control characters' }
   let name: string | undefined
   if (payload.name !== undefined) {
     const parsed = typeof payload.name === 'string' ? parseName(payload.name, () => '') : { ok: false as const, reason: 'must be a string' }
@@ -172,9 +196,12 @@ export function roomAllowed (rooms: readonly string[] | undefined, room: string)
   return false
 }
 
-/** The token of a request: `Authorization: Bearer` first, else `?token=` (browsers cannot set headers on a WebSocket). */
+/**
+ * The token of a request: `Authorization: Bearer` first (any case), else `?token=` (browsers cannot set
+ * headers on a WebSocket). Another scheme is no token, not a fallback to the query.
+ */
 export function tokenOf (authorization: string | undefined, query: unknown): string | undefined {
-  if (authorization !== undefined) return /^Bearer /i.test(authorization) ? authorization.slice(7).trim() : ''
+  if (authorization !== undefined) return bearerToken(authorization) ?? ''
   const token = (query as { token?: unknown } | null)?.token
   return typeof token === 'string' ? token : undefined
 }

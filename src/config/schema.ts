@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { DEFAULT_MAX_TOKEN_TTL_S } from '../auth/jwt.js'
 
 // One schema gives both the static type and the start-up check. Values arrive as
 // strings from the environment; loadConfig converts them before checking.
@@ -39,6 +40,8 @@ export const EnvSchema = Type.Object({
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  // a token with more life left than this (exp - now) is refused: a leaked token is not good for a year
+  AUTH_MAX_TOKEN_TTL_S: Type.Integer({ minimum: 1, maximum: 31_536_000, default: DEFAULT_MAX_TOKEN_TTL_S }),
   MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 1, default: 200 }),
   MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 })
 })

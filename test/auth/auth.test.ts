@@ -345,3 +345,40 @@ t.test('an upgrade abandoned before its handler runs gives its cap slot back', a
   const b = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)
   t.ok(a.ws.readyState === WebSocket.OPEN && b.ws.readyState === WebSocket.OPEN, 'the cap of 2 is whole again')
 })
+
+t.test('token lifetime, iat and sub rules hold on the upgrade and on refresh frames', async (t) => {
+  const { ws } = await listen(t, { ...JWT, AUTH_MAX_TOKEN_TTL_S: '600' })
+  const sign = async (claims: object) => await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(KEY.key)
+  const refused: Array<[string, string, string]> = [
+    ['an exp past the longest lifetime', await sign({ sub: 'lee', exp: now() + 3600 }), 'token lifetime too long: exp is more than 600 s ahead'],
+    ['an iat in the future', await sign({ sub: 'lee', iat: now() + 120, exp: now() + 300 }), 'token issued in the future (iat)'],
+    ['a newline in sub', await sign({ sub: 'lee\nrt:forged', exp: now() + 300 }), 'invalid claims: sub must not contain control characters'],
+    ['a DEL in sub', await sign({ sub: 'lee\u007f', exp: now() + 300 }), 'invalid claims: sub must not contain control characters'],
+    ['a sub of 257 characters', await sign({ sub: 'l'.repeat(257), exp: now() + 300 }), 'invalid claims: sub must be a string of 1-256 characters']
+  ]
+  for (const [what, tok, reason] of refused) {
+    const { status, body } = await refusal(`${ws}/ws/chat/lobby?token=${tok}`)
+    t.equal(status, 401, `upgrade with ${what}: 401`)
+    t.equal(body.message, reason, `upgrade with ${what}: says why`)
+  }
+  const lee = await connect(t, `${ws}/ws/chat/lobby?token=${await token('lee', { ttlSeconds: 600 })}`)
+  await lee.frames.next('welcome')
+  for (const [what, tok, reason] of refused) {
+    lee.ws.send(JSON.stringify({ type: 'refresh', token: tok }))
+    t.match(await lee.frames.next('error'), { code: 'unauthorized', message: reason }, `refresh with ${what}: refused, says why`)
+  }
+  lee.ws.send(JSON.stringify({ type: 'refresh', token: await token('lee', { ttlSeconds: 500 }) }))
+  await lee.frames.next('refreshed')
+  t.equal(lee.ws.readyState, WebSocket.OPEN, 'a token within the bound still refreshes')
+})
+
+t.test('the Bearer scheme in any case, with extra spaces, on the upgrade header', async (t) => {
+  const { ws } = await listen(t, JWT)
+  const tok = await token('mo')
+  for (const header of [`bearer ${tok}`, `BEARER ${tok}`, `Bearer   ${tok}`]) {
+    const { ws: sock } = await connect(t, `${ws}/ws/echo`, { headers: { authorization: header } })
+    t.equal(sock.readyState, WebSocket.OPEN, `${header.slice(0, 9)}… opens`)
+    sock.close()
+  }
+  t.equal(await upgradeStatus(`${ws}/ws/echo?token=${tok}`, { headers: { authorization: `Bearer${tok}` } }), 401, 'no space after the scheme: no token, and no fallback to the query')
+})

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect as tcpConnect } from 'node:net'
 import t from 'tap'
 import { build, listen, connect, upgradeStatus } from '../helper.js'
 
@@ -79,6 +81,84 @@ t.test('HTTP publish: token rules and broadcast like a member', async (t) => {
   t.equal(retry.json().id, first.json().id, 'an HTTP retry with the same cid is not published twice')
   const defaultFrom = await app.inject({ method: 'POST', url: '/rooms/ops/messages', payload: { text: 'z' }, headers: auth })
   t.equal(defaultFrom.statusCode, 201)
+})
+
+t.test('API_TOKEN: the Bearer scheme in any case, with extra spaces', async (t) => {
+  const app = await build(t, { API_TOKEN: TOKEN })
+  for (const header of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer   ${TOKEN}`]) {
+    const res = await app.inject({ method: 'POST', url: '/rooms/ops/messages', payload: { text: 'x' }, headers: { authorization: header } })
+    t.equal(res.statusCode, 201, `${header.slice(0, 9)}…: publish`)
+    t.equal((await app.inject({ url: '/connections', headers: { authorization: header } })).statusCode, 200, `${header.slice(0, 9)}…: admin`)
+  }
+  for (const header of [`Bearer${TOKEN}`, `Basic ${TOKEN}`, `Bearer ${TOKEN} x`]) {
+    t.equal((await app.inject({ url: '/connections', headers: { authorization: header } })).statusCode, 401, JSON.stringify(header.slice(0, 9)))
+  }
+})
+
+/**
+ * Sends a request's headers and only `sent` bytes of its declared body over a raw socket; resolves with the
+ * status and JSON body of the answer, which must come without the rest of the body.
+ */
+async function answerBeforeBody (port: number, head: string, sent: number): Promise<{ status: number, body: Record<string, unknown> }> {
+  const sock = tcpConnect(port, '127.0.0.1')
+  await once(sock, 'connect')
+  sock.write(`${head}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"text":"${'a'.repeat(sent)}`)
+  let raw = ''
+  const timer = setTimeout(() => sock.destroy(new Error(`no answer before the body: ${JSON.stringify(raw)}`)), 5000)
+  try {
+    for await (const chunk of sock) {
+      raw += String(chunk)
+      const split = raw.indexOf('\r\n\r\n')
+      const length = /content-length: (\d+)/i.exec(raw)?.[1]
+      if (split !== -1 && length !== undefined && Buffer.byteLength(raw.slice(split + 4)) >= Number(length)) break
+    }
+  } finally {
+    clearTimeout(timer)
+    sock.destroy()
+  }
+  const split = raw.indexOf('\r\n\r\n')
+  return { status: Number(raw.slice(9, 12)), body: JSON.parse(raw.slice(split + 4)) as Record<string, unknown> }
+}
+
+t.test('token checks answer before the body is read: a 1 MiB body without a token gets 401/403 at once', async (t) => {
+  const withToken = await listen(t, { API_TOKEN: TOKEN })
+  const publish = await answerBeforeBody(withToken.port, 'POST /rooms/ops/messages HTTP/1.1', 1000)
+  t.equal(publish.status, 401, 'publish without a token: 401 (not 413, which the body limit would say after the token check)')
+  t.match(publish.body, { statusCode: 401, error: 'Unauthorized' })
+  const wrong = await answerBeforeBody(withToken.port, `POST /rooms/ops/messages HTTP/1.1\r\nAuthorization: Bearer ${'w'.repeat(26)}`, 1000)
+  t.equal(wrong.status, 401, 'a wrong token: 401')
+  const admin = await answerBeforeBody(withToken.port, 'DELETE /connections/some-id HTTP/1.1', 1000)
+  t.equal(admin.status, 401, 'admin API, within its body limit: 401 without waiting for the body')
+  const without = await listen(t)
+  const disabled = await answerBeforeBody(without.port, 'POST /rooms/ops/messages HTTP/1.1', 1000)
+  t.equal(disabled.status, 403, 'no API_TOKEN configured: 403')
+  t.match(disabled.body, { statusCode: 403, error: 'Forbidden', message: /API_TOKEN/ })
+  const adminOff = await answerBeforeBody(without.port, 'DELETE /connections/some-id HTTP/1.1', 1000)
+  t.equal(adminOff.status, 403)
+})
+
+t.test('publish body limit: every valid message fits, a larger body gets 413 with the JSON error', async (t) => {
+  const app = await build(t, { API_TOKEN: TOKEN, CHAT_MAX_LENGTH: '100' })
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }
+  const post = async (payload: string) => await app.inject({ method: 'POST', url: '/rooms/big/messages', payload, headers })
+  const escaped = (n: number) => '\\ud83d\\ude00'.repeat(n) // an astral code point as JSON's 12-byte escape pair
+  // the longest text, every code point escaped, with a name and a cid also fully escaped
+  const largest = `{"text":"${escaped(100)}","from":"${escaped(32)}","cid":"${'\\u0041'.repeat(64)}"}`
+  const ok = await post(largest)
+  t.equal(ok.statusCode, 201, `the largest valid message (${largest.length} bytes) is accepted`)
+  // the envelope's own bound: from at its schema maximum (refused by the name rule, not by the body limit)
+  const longFrom = await post(`{"text":"${escaped(100)}","from":"${'\\u0041'.repeat(256)}","cid":"${'\\u0041'.repeat(64)}"}`)
+  t.equal(longFrom.statusCode, 400, 'a maximal envelope reaches validation')
+  const limit = 12 * 100 + 4096
+  const over = await post(`{"text":"${'x'.repeat(limit)}"}`)
+  t.equal(over.statusCode, 413, `a body over ${limit} bytes`)
+  t.same(Object.keys(over.json()).sort(), ['error', 'message', 'statusCode'])
+  t.match(over.json(), { statusCode: 413, error: 'Payload Too Large', message: /body/i })
+  const justUnder = await post(`{"text":"${'x'.repeat(limit - 11)}"}`)
+  t.equal(justUnder.statusCode, 400, `a body of exactly ${limit} bytes is read (then refused as too long a text)`)
+  const media = await app.inject({ method: 'POST', url: '/rooms/big/messages', payload: 'text', headers: { ...headers, 'content-type': 'text/csv' } })
+  t.same(media.json().error, 'Unsupported Media Type', 'error names come from the status, not the error class')
+  t.equal(media.statusCode, 415)
 })
 
 t.test('HTTP publish without API_TOKEN is 403 and says why', async (t) => {
