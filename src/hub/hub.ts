@@ -1,7 +1,7 @@
 import { FloodGuard, TokenBucket } from './rate-limit.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
 import { textFrame } from '../protocol/frame.js'
-import { tcpOf, type Connection } from '../registry/connection.js'
+import { TEXT, corkForTick, type Connection } from '../registry/connection.js'
 import type { LogLike } from '../registry/registry.js'
 import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult } from './types.js'
 import { UnavailableError } from './errors.js'
@@ -13,8 +13,6 @@ export interface HubOptions {
   sendBufferLimit: number
   log: LogLike & { debug (obj: object, msg: string): void, error (obj: object, msg: string): void }
 }
-
-const TEXT = { binary: false }
 
 /** What the hub reports for metrics; every call is one cheap increment, none per member. */
 export interface HubEvents {
@@ -278,11 +276,9 @@ export class Hub {
         this.#send(session, out[0]!)
         continue
       }
-      // ws corks around each frame; an outer cork on its net.Socket makes the whole batch one writev
-      const tcp = tcpOf(session.conn.socket)
-      tcp?.cork()
+      // the whole batch leaves in one writev
+      corkForTick(session.conn.socket)
       for (let k = 0; k < out.length; k++) this.#send(session, out[k]!)
-      tcp?.uncork()
     }
   }
 

@@ -30,11 +30,6 @@ export const BINARY = { binary: true }
 /** A route's name, as registered with the registry (`registry.route(name)`): labels counts and metrics. */
 export type Route = string
 
-/** The stream under a socket, for writes and corks past ws (see streamOf); undefined for fakes. */
-export function tcpOf (socket: SocketLike): RawStream | undefined {
-  return streamOf(socket)
-}
-
 const uncork = (tcp: RawStream) => tcp.uncork()
 
 /**

@@ -7,7 +7,7 @@ import type {
   Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary
 } from '../../../src/hub/types.js'
 import { framePayload } from '../../../src/protocol/frame.js'
-import { Connection, type SocketLike } from '../../../src/registry/registry.js'
+import { Connection, type SocketLike } from '../../../src/registry/connection.js'
 
 type Frame = Record<string, unknown>
 
