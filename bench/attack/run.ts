@@ -1,7 +1,8 @@
-// `npm run attack [-- --seconds=N] [--only=room-reads,close-codes] [--no-build] [--strict]`
+// `npm run attack [-- --seconds=N] [--only=room-reads,close-codes] [--shared] [--no-build] [--strict]`
 // Each attack an anonymous client can make, against a fresh server with default settings on
 // 127.0.0.1, bounded in time and count; prints the table and writes bench/results/attack.json.
-// --strict: exit 1 when any row is UNBOUNDED (for CI once every defence is in).
+// --shared: one server for all the attacks, each from its own baseline. --strict: exit 1 when any row
+// is UNBOUNDED (for CI once every defence is in).
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -10,10 +11,11 @@ import { LEGEND, answers, table } from './report.js'
 import { ROOT } from './server.js'
 
 function parseArgs (argv: string[]): Options & { build: boolean, strict: boolean } {
-  const opts = { seconds: 6, only: [] as string[], entry: 'dist' as const, build: true, strict: false }
+  const opts = { seconds: 6, only: [] as string[], entry: 'dist' as const, shared: false, build: true, strict: false }
   for (const arg of argv) {
     if (arg === '--no-build') opts.build = false
     else if (arg === '--strict') opts.strict = true
+    else if (arg === '--shared') opts.shared = true
     else if (arg.startsWith('--seconds=')) {
       opts.seconds = Number(arg.slice(10))
       if (!(opts.seconds > 0 && opts.seconds <= 120)) throw new Error('--seconds must be a number in (0, 120]')
