@@ -32,7 +32,7 @@ export class Tally {
   readonly answers = new Map<string, number>()
   /** other things the attack counted (messages inside the sockets, bytes), shown in the notes */
   readonly counts = new Map<string, number>()
-  /** the most client bytes that were written and not (yet) echoed back, where the attack measures it */
+  /** the most bytes the server held unsent for a client, where the attack can tell (echo-stall) */
   backlogPeak: number | undefined
 
   answer (key: string): void {

@@ -69,7 +69,8 @@ export async function startServer (entry: Entry, name: string): Promise<Target> 
   const output = () => readFileSync(log, 'utf8').slice(-4000)
   const pid = child.pid
   if (pid === undefined) throw new Error('could not spawn the server')
-  const deadline = Date.now() + 30_000
+  // generous: from source (tsx) on a busy machine a start has taken over 30 s
+  const deadline = Date.now() + 60_000
   for (;;) {
     const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(readFileSync(log, 'utf8'))?.[1])
     if (port > 0 && (await fetchText(port, '/health', 1000)).status === 200) return { host: HOST, port, pid, child, output }

@@ -2,6 +2,7 @@
 // from source), and its verdict rule on plain values.
 import t from 'tap'
 import { closedSeries } from '../../bench/attack/attacks/close-codes.js'
+import { kernelQueued } from '../../bench/attack/attacks/echo-stall.js'
 import { AFTER_LIMIT, BACKLOG_LIMIT, PEAK_LIMIT, judge, runAttacks, type Reading } from '../../bench/attack/harness.js'
 import { table } from '../../bench/attack/report.js'
 import { metricSum, metricValue } from '../../bench/attack/server.js'
@@ -72,4 +73,19 @@ t.test('metrics text parsing', async (t) => {
   t.equal(metricValue(text, 'nodejs_heap_size_used_bytes'), 12345)
   t.equal(metricValue(text, 'absent'), undefined)
   t.equal(closedSeries(text), 2)
+})
+
+t.test('kernel queues of one loopback connection, from /proc/net/tcp', async (t) => {
+  // client 127.0.0.1:50000 (C350) <-> server 127.0.0.1:8080 (1F90); another connection on the same server port
+  const table = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1',
+    '   1: 0100007F:C350 0100007F:1F90 01 00000100:00000010 00:00000000 00000000     0        0 2',
+    '   2: 0100007F:1F90 0100007F:C350 01 00001000:00000001 00:00000000 00000000     0        0 3',
+    '   3: 0100007F:1F90 0100007F:C351 01 0000FFFF:0000FFFF 00:00000000 00000000     0        0 4'
+  ].join('\n')
+  t.equal(kernelQueued(50000, 8080, table), 0x100 + 0x10 + 0x1000 + 0x1)
+  // the server's end gone (or no longer established): nothing to subtract from, no reading
+  t.equal(kernelQueued(50000, 8080, table.split('\n').slice(0, 3).join('\n')), undefined)
+  t.equal(kernelQueued(50000, 8080, table.replace(' 0100007F:C350 01 ', ' 0100007F:C350 04 ')), undefined)
 })

@@ -2,6 +2,7 @@
 // echoes back up (its receive window, then the server's socket buffers, then whatever the server keeps
 // queued in memory), and sends an unsolicited pong now and then so a liveness check sees it as alive.
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import type { Attack, AttackContext } from '../kit.js'
 
@@ -23,6 +24,28 @@ function clientFrame (opcode: number, payload: Buffer): Buffer {
   if (len < 126) head = Buffer.from([0x80 | opcode, 0x80 | len])
   else if (len < 65536) { head = Buffer.from([0x80 | opcode, 0x80 | 126, 0, 0]); head.writeUInt16BE(len, 2) } else { head = Buffer.alloc(10); head[0] = 0x80 | opcode; head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(len), 2) }
   return Buffer.concat([head, Buffer.alloc(4), payload])
+}
+
+/**
+ * Bytes the kernel holds for one loopback connection, both ends, both directions: the send and receive
+ * queues (tx_queue, rx_queue of /proc/net/tcp) of the client's socket and of the server's. Undefined
+ * unless both ends are still established: a socket the server closed holds nothing of the server's.
+ */
+export function kernelQueued (clientPort: number, serverPort: number, table = readFileSync('/proc/net/tcp', 'utf8')): number | undefined {
+  const c = clientPort.toString(16).toUpperCase().padStart(4, '0')
+  const s = serverPort.toString(16).toUpperCase().padStart(4, '0')
+  let sum = 0
+  let ends = 0
+  for (const line of table.split('\n')) {
+    const f = line.trim().split(/\s+/)
+    const local = f[1]?.slice(-4)
+    const remote = f[2]?.slice(-4)
+    if (!((local === c && remote === s) || (local === s && remote === c)) || f[3] !== '01') continue
+    const [tx, rx] = (f[4] ?? '0:0').split(':')
+    sum += parseInt(tx ?? '0', 16) + parseInt(rx ?? '0', 16)
+    ends++
+  }
+  return ends === 2 ? sum : undefined
 }
 
 const DATA = clientFrame(0x2, randomBytes(FRAME_PAYLOAD))
@@ -62,12 +85,17 @@ export const echoStall: Attack = {
     const start = socket.bytesWritten
     let closedEarly = false
     socket.once('close', () => { closedEarly = Date.now() < ctx.until })
-    const flushedPayload = () => socket.bytesWritten - socket.writableLength - start
+    const flushed = () => socket.bytesWritten - socket.writableLength - start
+    const clientPort = socket.localPort ?? 0
     const pongs = setInterval(() => {
       if (!socket.destroyed) { socket.write(PONG); ctx.tally.count('pongs sent') }
     }, PONG_EVERY_MS)
-    // nothing comes back: every payload byte the kernel took is a byte queued somewhere on its way back
-    const sampler = setInterval(() => ctx.tally.backlog(flushedPayload()), 100)
+    // nothing is read: every byte the kernel took is queued on its way back, in the kernel or in the server
+    const sample = () => {
+      const kernel = socket.destroyed ? undefined : kernelQueued(clientPort, ctx.port)
+      if (kernel !== undefined) ctx.tally.backlog(flushed() - kernel)
+    }
+    const sampler = setInterval(sample, 200)
     try {
       let payload = 0
       while (Date.now() < ctx.until && !socket.destroyed && payload < MAX_PAYLOAD_BYTES) {
@@ -90,7 +118,7 @@ export const echoStall: Attack = {
     } finally {
       clearInterval(pongs)
       clearInterval(sampler)
-      ctx.tally.backlog(flushedPayload())
+      sample()
       if (closedEarly) ctx.tally.answer('closed by the server')
       socket.destroy()
     }

@@ -8,10 +8,12 @@ const CONCURRENCY = 8
 const PER_ROOM = 3
 /** CHAT_MAX_LENGTH's default */
 const TEXT = 'x'.repeat(2000)
+let cids = 0
 
 /**
- * Sends `n` messages, then closes; resolves once the server has answered them all (its close comes
- * after what it sent for the frames before ours). Its frames are tallied by type, errors by code.
+ * Sends `n` messages, then closes; resolves once the socket has closed. What the server sent until its
+ * close is tallied by type, errors by code; each message carries a cid, so the acks count the messages
+ * the server accepted (the rest were refused, or dropped with the closing socket).
  */
 export async function sendMessages (ctx: AttackContext, ws: WebSocket, n: number): Promise<void> {
   ws.on('message', (data) => {
@@ -19,7 +21,7 @@ export async function sendMessages (ctx: AttackContext, ws: WebSocket, n: number
     try { frame = JSON.parse(String(data)) as typeof frame } catch { frame = {} }
     ctx.tally.count(frame.type === 'error' ? `error frame ${String(frame.code)}` : `${String(frame.type)} frames`)
   })
-  for (let k = 0; k < n; k++) ws.send(TEXT)
+  for (let k = 0; k < n; k++) ws.send(JSON.stringify({ type: 'message', text: TEXT, cid: `c${++cids}` }))
   ctx.tally.count('messages sent', n)
   await wsClose(ws)
 }
