@@ -11,7 +11,8 @@ import { RedisServer, requireRedis } from './redis-server.js'
 
 // tsc does not copy the hub's Lua scripts: `npm run build` must, or `npm start` (which runs dist/) cannot
 // use Redis. Built in a copy of the project, so the tree the other suites run from is not touched.
-t.setTimeout(300_000)
+// A whole tsc build: minutes on a loaded machine, beyond the suites' usual timeout.
+t.setTimeout(600_000)
 
 t.test('the built server finds its Lua scripts and publishes through Redis', async (t) => {
   if (!requireRedis(t)) return
