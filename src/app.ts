@@ -76,8 +76,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     ...(opts.loggerInstance !== undefined
       ? { loggerInstance: opts.loggerInstance.child({}, { serializers: { req: requestSerializer } }) }
       : { logger: opts.logger ?? loggerOptions(config) }),
-    // Fastify accepts a hop count at run time; its typings omit the number form
-    trustProxy: config.TRUST_PROXY as boolean | string[],
+    trustProxy: config.TRUST_PROXY,
     // sockets are closed by the registry on shutdown; idle keep-alive HTTP ones by Fastify
     forceCloseConnections: 'idle',
     // slowloris: a request (an upgrade included) must deliver its headers within HEADERS_TIMEOUT_MS (else
