@@ -14,7 +14,7 @@ import heartbeatPlugin from '../plugins/heartbeat.js'
 import hubPlugin from '../plugins/hub.js'
 import apiAuthPlugin from '../plugins/api-auth.js'
 import authPlugin from '../plugins/auth.js'
-import { redactToken } from './auth/jwt.js'
+import { logSerializers, redactLogArgs } from './auth/log-redaction.js'
 import metricsPlugin from '../plugins/metrics.js'
 import healthRoutes from '../routes/health.js'
 import echoRoutes from '../routes/echo.js'
@@ -62,19 +62,15 @@ export function loggerOptions (config: Config) {
     level: config.LOG_LEVEL,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
     // a browser's connection token travels in the upgrade URL (?token=): never in a log line
-    serializers: { req: requestSerializer }
+    serializers: logSerializers,
+    hooks: { logMethod: redactLogArgs }
   }
-}
-
-/** Fastify's request fields, with the URL's token redacted. */
-export function requestSerializer (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
-  return { method: req.method, url: redactToken(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     ...(opts.loggerInstance !== undefined
-      ? { loggerInstance: opts.loggerInstance.child({}, { serializers: { req: requestSerializer } }) }
+      ? { loggerInstance: opts.loggerInstance.child({}, { serializers: logSerializers }) }
       : { logger: opts.logger ?? loggerOptions(config) }),
     trustProxy: config.TRUST_PROXY,
     // sockets are closed by the registry on shutdown; idle keep-alive HTTP ones by Fastify
