@@ -8,6 +8,7 @@ import type { HubStore } from './hub/types.js'
 import { UnavailableError } from './hub/hub.js'
 import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
+import securityHeadersPlugin from '../plugins/security-headers.js'
 import registryPlugin from '../plugins/registry.js'
 import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
 import heartbeatPlugin from '../plugins/heartbeat.js'
@@ -89,6 +90,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   })
 
   await app.register(configPlugin, { config })
+  await app.register(securityHeadersPlugin)
   await app.register(lifecyclePlugin)
   await app.register(websocket, {
     options: {
