@@ -8,6 +8,7 @@ import type { HubStore } from './hub/types.js'
 import { UnavailableError } from './hub/errors.js'
 import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
+import securityHeadersPlugin from '../plugins/security-headers.js'
 import registryPlugin from '../plugins/registry.js'
 import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
 import limitsPlugin from '../plugins/limits.js'
@@ -15,7 +16,7 @@ import heartbeatPlugin from '../plugins/heartbeat.js'
 import hubPlugin from '../plugins/hub.js'
 import apiAuthPlugin from '../plugins/api-auth.js'
 import authPlugin from '../plugins/auth.js'
-import { redactToken } from './auth/jwt.js'
+import { logSerializers, redactLogArgs } from './auth/log-redaction.js'
 import metricsPlugin from '../plugins/metrics.js'
 import healthRoutes from '../routes/health.js'
 import echoRoutes from '../routes/echo.js'
@@ -42,22 +43,17 @@ export function loggerOptions (config: Config) {
     level: config.LOG_LEVEL,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
     // a browser's connection token travels in the upgrade URL (?token=): never in a log line
-    serializers: { req: requestSerializer }
+    serializers: logSerializers,
+    hooks: { logMethod: redactLogArgs }
   }
-}
-
-/** Fastify's request fields, with the URL's token redacted. */
-export function requestSerializer (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
-  return { method: req.method, url: redactToken(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
 export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     ...(opts.loggerInstance !== undefined
-      ? { loggerInstance: opts.loggerInstance.child({}, { serializers: { req: requestSerializer } }) }
+      ? { loggerInstance: opts.loggerInstance.child({}, { serializers: logSerializers }) }
       : { logger: opts.logger ?? loggerOptions(config) }),
-    // Fastify accepts a hop count at run time; its typings omit the number form
-    trustProxy: config.TRUST_PROXY as boolean | string[],
+    trustProxy: config.TRUST_PROXY,
     // sockets are closed by the registry on shutdown; idle keep-alive HTTP ones by Fastify
     forceCloseConnections: 'idle',
     // slowloris: a request (an upgrade included) must deliver its headers within HEADERS_TIMEOUT_MS (else
@@ -74,6 +70,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   })
 
   await app.register(configPlugin, { config })
+  await app.register(securityHeadersPlugin)
   await app.register(websocket, {
     options: {
       maxPayload: config.MAX_PAYLOAD_BYTES,

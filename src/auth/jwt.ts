@@ -206,7 +206,52 @@ export function tokenOf (authorization: string | undefined, query: unknown): str
   return typeof token === 'string' ? token : undefined
 }
 
-/** A URL fit for a log line: the value of every `token` query parameter replaced. */
-export function redactToken (url: string): string {
-  return url.includes('token=') ? url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]') : url
+// A query parameter in a URL or in a message quoting one: a delimiter, the raw key, `=`. Fastify's router
+// starts the query at the first `?` or `#` and fast-querystring splits it on `&`; any of `?#&;` is taken as a
+// start here, so every key the parser can see is looked at (and a few more, which costs nothing).
+const QUERY_KEY = /[?#&;]([^?#&;=\s]*)=/g
+const REDACTED = '[redacted]'
+
+/**
+ * Text fit for a log line (a request URL, an error message): the value of every query parameter whose
+ * DECODED key is `token`, in any case, replaced. The query parser (fast-querystring) percent-decodes keys
+ * and turns `+` into a space before `tokenOf` reads `token`, so `?%74oken=` reaches the verifier just as
+ * `?token=` does; redacting by decoded key keeps every spelling the parser accepts out of the logs, and
+ * also spellings it refuses (`?TOKEN=`), whose URL is logged before the 401. A value runs to the next `&`
+ * (where the parser ends it, past any `#`) or to whitespace (the end of a URL quoted in a message).
+ */
+export function redactToken (text: string): string {
+  if (!text.includes('=')) return text
+  let out = ''
+  let from = 0
+  QUERY_KEY.lastIndex = 0
+  for (let m = QUERY_KEY.exec(text); m !== null; m = QUERY_KEY.exec(text)) {
+    if (!isTokenKey(m[1]!)) continue
+    const start = QUERY_KEY.lastIndex
+    let end = start
+    while (end < text.length) {
+      const c = text.charCodeAt(end)
+      if (c === 38 || c <= 32) break // `&`, or whitespace and control characters
+      end++
+    }
+    out += text.slice(from, start) + REDACTED
+    from = end
+    QUERY_KEY.lastIndex = end
+  }
+  return from === 0 ? text : out + text.slice(from)
+}
+
+/** A raw query key that decodes (as fast-querystring decodes it) to `token`, in any case. */
+function isTokenKey (raw: string): boolean {
+  // `token` is 5 characters; fully percent-encoded, 15
+  if (raw.length < 5 || raw.length > 15) return false
+  let key = raw
+  if (raw.includes('%')) {
+    try {
+      key = decodeURIComponent(raw.replaceAll('+', ' '))
+    } catch {
+      return false // the parser keeps an undecodable key as it is: then it holds a `%`, never `token`
+    }
+  }
+  return key.toLowerCase() === 'token'
 }

@@ -40,22 +40,32 @@ export function loadConfig (source: Source): Config {
   }
 }
 
+/** proxy-addr's names for address ranges (loopback, link-local, unique-local, IPv4 and IPv6 both) */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * The proxies whose X-Forwarded-* headers count, as proxy-addr reads them: addresses, CIDRs and its range names.
+ * Off (unset, empty, `false`) trusts nobody. `true` and hop counts are refused: `true` takes the left-most
+ * X-Forwarded-For, which any client writes itself, and a count trusts whatever sits that many hops away.
+ */
 export function parseTrustProxy (value: string): TrustProxy {
   const v = value.trim().toLowerCase()
   if (v === '' || v === 'false') return false
-  if (v === 'true') return true
-  if (/^\d+$/.test(v)) return Number(v)
   const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '')
   for (const item of list) {
+    if (item === 'true' || /^\d+$/.test(item)) {
+      throw new ConfigError(`invalid TRUST_PROXY=${JSON.stringify(value)}: a hop count or "true" trusts spoofable X-Forwarded-For; list the proxy's addresses instead (e.g. TRUST_PROXY=127.0.0.1 or loopback)`)
+    }
+    if (PROXY_RANGES.has(item)) continue
     const [addr, bits, extra] = item.split('/')
     const family = isIP(addr ?? '')
     const maxBits = family === 6 ? 128 : 32
     const badBits = bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > maxBits)
     if (family === 0 || badBits || extra !== undefined) {
-      throw new ConfigError(`invalid TRUST_PROXY=${JSON.stringify(value)}: "${item}" is not an IP address or CIDR (use true, a hop count, or a comma-separated list)`)
+      throw new ConfigError(`invalid TRUST_PROXY=${JSON.stringify(value)}: "${item}" is not an IP address, a CIDR or one of loopback, linklocal, uniquelocal (comma-separated)`)
     }
   }
-  return list
+  return list.length === 0 ? false : list
 }
 
 export function parseOrigins (value: string): string[] {

@@ -10,6 +10,7 @@ export const EnvSchema = Type.Object({
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
   ], { default: 'info' }),
+  // addresses, CIDRs, loopback/linklocal/uniquelocal; parsed (and true or a hop count refused) in load.ts
   TRUST_PROXY: Type.String({ default: 'false' }),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
   HEARTBEAT_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 30_000 }),
@@ -47,8 +48,8 @@ export const EnvSchema = Type.Object({
 })
 export type Env = Static<typeof EnvSchema>
 
-/** Fastify's trustProxy: off, on, a hop count, or a list of trusted addresses/CIDRs. */
-export type TrustProxy = boolean | number | string[]
+/** Fastify's trustProxy: off, or the proxies to trust (addresses, CIDRs, proxy-addr's range names); never a hop count or `true`. */
+export type TrustProxy = false | string[]
 
 /** The validated configuration the app is built from (derived fields parsed). */
 export interface Config extends Omit<Env, 'TRUST_PROXY' | 'ALLOWED_ORIGINS'> {

@@ -36,9 +36,12 @@ t.test('behind nginx', async (t) => {
     const page = await fetch(`${proxy.http}/`)
     t.equal(page.status, 200)
     t.match(await page.text(), /fastify-realtime/)
+    t.match(page.headers.get('content-security-policy') ?? '', /^default-src 'self';.*connect-src 'self' ws:\/\/127\.0\.0\.1/,
+      "the app's CSP arrives through nginx, naming the public host (X-Forwarded-Host) for sockets")
     const js = await fetch(`${proxy.http}/js/index.js`)
     t.equal(js.status, 200, 'static module served by nginx from public/')
     t.match(js.headers.get('cache-control') ?? '', /public/)
+    t.equal(js.headers.get('x-content-type-options'), 'nosniff', 'nginx sends nosniff on the files it serves')
     const health = await fetch(`${proxy.http}/health`)
     t.equal(health.status, 200)
     t.match(await health.json(), { status: 'ok' })

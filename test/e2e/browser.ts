@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +11,8 @@ export const SCREENSHOTS = join(ROOT, 'test/e2e/screenshots')
 
 /**
  * Debian's Chromium through playwright-core, headless, with a fresh profile. Missing Chromium: a loud skip on a
- * developer's machine, a failure in CI (CI=true).
+ * developer's machine, a failure in CI (CI=true). Every page of the context reports Content Security Policy
+ * violations (the `securitypolicyviolation` event and Chromium's console line); any one fails the test.
  */
 export async function launch (t: Test): Promise<BrowserContext | undefined> {
   const why = `Chromium not found at ${CHROMIUM}: install it with 'apt-get install chromium' (or set CHROMIUM_PATH)`
@@ -27,8 +29,37 @@ export async function launch (t: Test): Promise<BrowserContext | undefined> {
     await context.close()
     rmSync(profile, { recursive: true, force: true })
   })
+  await watchCsp(t, context)
   mkdirSync(SCREENSHOTS, { recursive: true })
   return context
+}
+
+/** Fails `t` on any CSP violation in `context`: at once while the test runs, or at its end for a late report. */
+async function watchCsp (t: Test, context: BrowserContext): Promise<void> {
+  const violations: string[] = []
+  let ended = false
+  const report = (text: string) => {
+    violations.push(text)
+    if (!ended) t.fail(`Content Security Policy violation: ${text}`)
+  }
+  await context.exposeBinding('__cspViolation', (_source, text: string) => report(text))
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      (window as unknown as { __cspViolation: (s: string) => void }).__cspViolation(
+        `${e.effectiveDirective} refused ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`)
+    }, true)
+  })
+  context.on('page', (page) => page.on('console', (msg) => {
+    if (msg.text().includes('Content Security Policy')) report(`console: ${msg.text()}`)
+  }))
+  // registered after the context's close, so it runs before it (teardowns run in reverse)
+  t.teardown(async () => {
+    ended = true
+    const seen = violations.length
+    // a round trip to every open page delivers any report still on its way
+    for (const page of context.pages()) await page.evaluate(() => 0).catch(() => {})
+    if (violations.length > seen) t.fail(`Content Security Policy violation after the test: ${violations.slice(seen).join('; ')}`)
+  })
 }
 
 export type { Browser }

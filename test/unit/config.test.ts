@@ -51,13 +51,24 @@ t.test('bad values name the variable in one line', async (t) => {
   }
 })
 
-t.test('TRUST_PROXY forms', async (t) => {
-  t.equal(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY, true)
-  t.equal(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY, false)
-  t.equal(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY, 2)
+t.test('TRUST_PROXY: addresses, CIDRs and range names; off by default', async (t) => {
+  for (const v of ['false', 'FALSE', '', ' ', ',']) t.equal(loadConfig({ TRUST_PROXY: v }).TRUST_PROXY, false, JSON.stringify(v))
   t.same(loadConfig({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).TRUST_PROXY, ['127.0.0.1', '10.0.0.0/8', '::1'])
-  t.throws(() => loadConfig({ TRUST_PROXY: 'proxy.local' }), /invalid TRUST_PROXY/)
-  t.throws(() => loadConfig({ TRUST_PROXY: '10.0.0.0/40' }), /invalid TRUST_PROXY/)
+  t.same(loadConfig({ TRUST_PROXY: 'fd00::/8,Loopback,linklocal, uniquelocal,192.168.1.0/24' }).TRUST_PROXY,
+    ['fd00::/8', 'loopback', 'linklocal', 'uniquelocal', '192.168.1.0/24'], 'any mix, names in any case')
+  for (const v of ['proxy.local', '10.0.0.0/40', '::1/129', '10.0.0.0/8/1', '10.0.0.0/255.0.0.0', 'localhost', '127.0.0.1,private']) {
+    t.throws(() => loadConfig({ TRUST_PROXY: v }), /^invalid TRUST_PROXY=".*": ".*" is not an IP address, a CIDR or one of loopback, linklocal, uniquelocal \(comma-separated\)$/, v)
+  }
+})
+
+t.test('TRUST_PROXY: true or a hop count stops the boot with one line saying what to do', async (t) => {
+  for (const v of ['true', 'TRUE', '1', '2', '0', '127.0.0.1,1', 'loopback, true']) {
+    let error: unknown
+    try { loadConfig({ TRUST_PROXY: v }) } catch (err) { error = err }
+    t.ok(error instanceof ConfigError, `${v} is refused`)
+    t.equal((error as Error).message, `invalid TRUST_PROXY=${JSON.stringify(v)}: a hop count or "true" trusts spoofable X-Forwarded-For; ` +
+      'list the proxy\'s addresses instead (e.g. TRUST_PROXY=127.0.0.1 or loopback)')
+  }
 })
 
 t.test('ALLOWED_ORIGINS are normalised origins', async (t) => {
