@@ -8,6 +8,7 @@ import type { HubStore } from './hub/types.js'
 import { UnavailableError } from './hub/hub.js'
 import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
+import loadSheddingPlugin from '../plugins/load-shedding.js'
 import registryPlugin from '../plugins/registry.js'
 import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
 import heartbeatPlugin from '../plugins/heartbeat.js'
@@ -118,6 +119,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
       this.registry.closeAll(1001, 'server shutting down', grace).then(() => done(), done)
     }
   })
+  await app.register(loadSheddingPlugin) // after websocket's req.ws hook, before every guard
   await app.register(registryPlugin)
   await app.register(upgradeGuardPlugin)
   await app.register(authPlugin)
