@@ -5,10 +5,11 @@ import WebSocket from 'ws'
 import { connect, listen } from '../helper.js'
 import { sampleWindowMs } from '../../plugins/load-shedding.js'
 
-const LIMIT_MS = 50
+// well above the scheduling noise of a busy shared machine, so only the saturation below trips it
+const LIMIT_MS = 100
 // three times the limit: every sample window that holds a slice reads well over LIMIT_MS
-const SLICE_MS = 150
-const OVERLOADED = /^server overloaded: event loop delay .+, limit 50 ms$/
+const SLICE_MS = 300
+const OVERLOADED = /^server overloaded: event loop delay .+, limit 100 ms$/
 
 /**
  * Saturates this process's event loop, which is also the server's (it runs in-process): busy slices of
@@ -62,6 +63,19 @@ async function refusedUpgrade (url: string): Promise<{ status: number, headers: 
   })
 }
 
+/** Opens a socket, retrying while it is shed: a starved machine can read as overloaded outside the saturation too. */
+async function openAccepted (t: Test, url: string): Promise<WebSocket> {
+  const opened = await until(async () => {
+    try {
+      return (await connect(t, url)).ws
+    } catch (err) {
+      if (String(err).includes('Unexpected server response: 503')) return null
+      throw err
+    }
+  }, (ws) => ws !== null, `an upgrade to ${url} to be accepted`)
+  return opened!
+}
+
 async function echoes (ws: WebSocket, text: string): Promise<string> {
   const reply = once(ws, 'message') // listen before sending
   ws.send(text)
@@ -79,9 +93,9 @@ t.test('the sample window follows the limit, between 100 ms and 1 s', async (t) 
 
 t.test('a saturated event loop sheds new work; open sockets, /health and /ready still answer', async (t) => {
   const { http, ws: base } = await listen(t, { MAX_EVENT_LOOP_DELAY_MS: String(LIMIT_MS) })
-  // building the app blocks the loop for longer than a 100 ms window: the first sample reads overloaded
+  // building the app blocks the loop for longer than a 100 ms window: the first sample can read overloaded
   await until(() => get(`${http}/ready`), (r) => r.status === 200, 'the window that held the boot to pass')
-  const { ws: open } = await connect(t, `${base}/ws/echo`) // opened before the overload
+  const open = await openAccepted(t, `${base}/ws/echo`) // opened before the overload
   t.equal(await echoes(open, 'before'), 'before')
 
   const stop = saturate(t)
@@ -108,10 +122,10 @@ t.test('a saturated event loop sheds new work; open sockets, /health and /ready 
 
   stop()
   await until(() => get(`${http}/ready`), (r) => r.status === 200, '/ready to recover')
-  const { ws: after } = await connect(t, `${base}/ws/echo`)
+  const after = await openAccepted(t, `${base}/ws/echo`)
   t.equal(await echoes(after, 'after'), 'after', 'new upgrades succeed once the loop recovers')
   t.equal(await echoes(open, 'still'), 'still')
-  t.equal((await get(`${http}/rooms`)).status, 200)
+  await until(() => get(`${http}/rooms`), (r) => r.status === 200, 'HTTP requests to be served again')
 
   const metrics = await (await fetch(`${http}/metrics`)).text()
   t.match(metrics, /^rt_upgrade_refusals_total\{reason="overloaded"\} 1$/m, 'the refused upgrade is counted as overloaded')
@@ -128,7 +142,7 @@ t.test('MAX_EVENT_LOOP_DELAY_MS=0 turns shedding off', async (t) => {
   await until(() => get(`${witness.http}/ready`), (r) => r.status === 503, 'the witness to shed')
   t.equal((await get(`${off.http}/rooms`)).status, 200)
   t.same((await get(`${off.http}/ready`)).body, { status: 'ready' })
-  const { ws } = await connect(t, `${off.ws}/ws/echo`)
+  const { ws } = await connect(t, `${off.ws}/ws/echo`) // no retry: this app never sheds
   t.equal(await echoes(ws, 'hi'), 'hi', 'upgrades are accepted')
   t.equal((await get(`${witness.http}/ready`)).status, 503, 'while the loop was still saturated')
   stop()
