@@ -13,6 +13,8 @@ const LOG_EVERY_MS = 10_000
  * the limit that fill most of a window trip it, and shedding lifts one window after the loop recovers.
  * At least 100 ms so an idle window always holds ticks (an empty one reads as an infinite delay);
  * at most 1 s, under-pressure's default, so even a large limit is re-judged every second.
+ * The first window starts at registration: a start that blocks the loop for all of it (a slow boot, a
+ * starved machine) reads as overloaded until the next sample, so /ready may say 503 for one window.
  */
 export function sampleWindowMs (maxDelayMs: number): number {
   return Math.min(1000, Math.max(100, maxDelayMs))
