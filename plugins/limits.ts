@@ -19,7 +19,8 @@ export const REFUSALS = {
   per_ip_cap: { statusCode: 429, error: 'Too Many Requests' },
   per_user_cap: { statusCode: 429, error: 'Too Many Requests' },
   shutting_down: { statusCode: 503, error: 'Service Unavailable' },
-  capacity: { statusCode: 503, error: 'Service Unavailable' }
+  capacity: { statusCode: 503, error: 'Service Unavailable' },
+  overloaded: { statusCode: 503, error: 'Service Unavailable' }
 } as const
 
 export type RefusalReason = keyof typeof REFUSALS

@@ -9,6 +9,7 @@ import { UnavailableError } from './hub/errors.js'
 import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
 import securityHeadersPlugin from '../plugins/security-headers.js'
+import loadSheddingPlugin from '../plugins/load-shedding.js'
 import registryPlugin from '../plugins/registry.js'
 import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
 import limitsPlugin from '../plugins/limits.js'
@@ -98,6 +99,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   })
   await app.register(registryPlugin)
   await app.register(lifecyclePlugin)
+  await app.register(loadSheddingPlugin) // after websocket's req.ws hook, before every guard
   // hook order is answer order: guard (405/400/404/503/403), limits (503 capacity), auth (401),
   // limits again once the user is known (429), then each route's schema (400) and preHandler (403)
   await app.register(upgradeGuardPlugin)

@@ -10,7 +10,8 @@ import type { Config } from '../src/config/schema.js'
 
 /** A config as a fresh environment would give, with overrides (never by mutating process.env). */
 export function testConfig (overrides: Record<string, string> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', ...overrides })
+  // load shedding off unless a test asks: on a shared CI machine a starved test process reads as overloaded
+  return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', MAX_EVENT_LOOP_DELAY_MS: '0', ...overrides })
 }
 
 /** Builds and readies an app for one test; closed at teardown. */

@@ -19,6 +19,8 @@ export const EnvSchema = Type.Object({
   // true/false (any case) or 1/0; anything else stops the boot
   PERMESSAGE_DEFLATE: Type.Boolean({ default: false }),
   MAX_CONNECTIONS: Type.Integer({ minimum: 1, default: 10_000 }),
+  // load shedding: new requests get 503 while the event loop's mean delay is over this (0 = off)
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   CHAT_MAX_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   HISTORY_SIZE: Type.Integer({ minimum: 0, maximum: 100_000, default: 100 }),

@@ -37,6 +37,12 @@ t.test('PERMESSAGE_DEFLATE: off by default; true/false or 1/0, anything else ref
   for (const v of ['yes', 'on', '2']) t.throws(() => loadConfig({ PERMESSAGE_DEFLATE: v }), /^invalid PERMESSAGE_DEFLATE=".*": Expected boolean$/, v)
 })
 
+t.test('MAX_EVENT_LOOP_DELAY_MS: 1000 by default, 0 turns shedding off, a whole number of ms up to 60 s', async (t) => {
+  t.equal(loadConfig({}).MAX_EVENT_LOOP_DELAY_MS, 1000)
+  t.equal(loadConfig({ MAX_EVENT_LOOP_DELAY_MS: '0' }).MAX_EVENT_LOOP_DELAY_MS, 0)
+  for (const v of ['-1', '60001', 'fast']) t.throws(() => loadConfig({ MAX_EVENT_LOOP_DELAY_MS: v }), /^invalid MAX_EVENT_LOOP_DELAY_MS=/, v)
+})
+
 t.test('bad values name the variable in one line', async (t) => {
   const cases: Array<[string, string]> = [
     ['PORT', 'abc'], ['PORT', '70000'], ['LOG_LEVEL', 'loud'], ['MAX_CONNECTIONS', '0'],
