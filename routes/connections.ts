@@ -43,6 +43,9 @@ export default async function connectionRoutes (fastify: FastifyInstance) {
     schema: { querystring: ListQuery, response: { 200: Type.Object({ total: Type.Integer(), connections: Type.Array(ConnectionView) }) } }
   }, async (req) => {
     const { route, room, userId, limit } = req.query
+    if (route !== undefined && !app.registry.hasRoute(route)) {
+      throw Object.assign(new Error(`no WebSocket route named ${route}`), { statusCode: 400 })
+    }
     const out = []
     let total = 0
     for (const conn of app.registry.values()) {

@@ -79,6 +79,11 @@ export class ConnectionRegistry {
     return name
   }
 
+  /** Whether `name` was registered with route(). */
+  hasRoute (name: Route): boolean {
+    return this.#byRoute.has(name)
+  }
+
   /** The registered route names, in registration order. */
   routes (): IterableIterator<Route> {
     return this.#byRoute.keys()
