@@ -12,6 +12,7 @@ export const REFUSALS = {
   bad_request: { statusCode: 400, error: 'Bad Request' },
   unauthorized: { statusCode: 401, error: 'Unauthorized' },
   origin: { statusCode: 403, error: 'Forbidden' },
+  host: { statusCode: 403, error: 'Forbidden' },
   room_forbidden: { statusCode: 403, error: 'Forbidden' },
   not_found: { statusCode: 404, error: 'Not Found' },
   // named after its status since it was first counted; dashboards key on it

@@ -13,6 +13,8 @@ export const EnvSchema = Type.Object({
   // addresses, CIDRs, loopback/linklocal/uniquelocal; parsed (and true or a hop count refused) in load.ts
   TRUST_PROXY: Type.String({ default: 'false' }),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
+  // host[:port] list checked against every request's Host (DNS rebinding); parsed in load.ts, empty = any
+  ALLOWED_HOSTS: Type.String({ default: '' }),
   HEARTBEAT_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 30_000 }),
   TIME_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 }),
   MAX_PAYLOAD_BYTES: Type.Integer({ minimum: 128, maximum: 100 * 1024 * 1024, default: 65_536 }),
@@ -54,8 +56,10 @@ export type Env = Static<typeof EnvSchema>
 export type TrustProxy = false | string[]
 
 /** The validated configuration the app is built from (derived fields parsed). */
-export interface Config extends Omit<Env, 'TRUST_PROXY' | 'ALLOWED_ORIGINS'> {
+export interface Config extends Omit<Env, 'TRUST_PROXY' | 'ALLOWED_ORIGINS' | 'ALLOWED_HOSTS'> {
   TRUST_PROXY: TrustProxy
   /** Normalised origins (`scheme://host[:port]`); `*` allows any. */
   ALLOWED_ORIGINS: string[]
+  /** Lower-case `host` or `host:port` entries (IPv6 in brackets); empty: any Host. */
+  ALLOWED_HOSTS: string[]
 }
