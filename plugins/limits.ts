@@ -21,6 +21,7 @@ export const REFUSALS = {
   per_user_cap: { statusCode: 429, error: 'Too Many Requests' },
   shutting_down: { statusCode: 503, error: 'Service Unavailable' },
   capacity: { statusCode: 503, error: 'Service Unavailable' },
+  unavailable: { statusCode: 503, error: 'Service Unavailable' },
   overloaded: { statusCode: 503, error: 'Service Unavailable' }
 } as const
 

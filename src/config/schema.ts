@@ -48,7 +48,11 @@ export const EnvSchema = Type.Object({
   // a token with more life left than this (exp - now) is refused: a leaked token is not good for a year
   AUTH_MAX_TOKEN_TTL_S: Type.Integer({ minimum: 1, maximum: 31_536_000, default: DEFAULT_MAX_TOKEN_TTL_S }),
   MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 1, default: 200 }),
-  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 })
+  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 }),
+  // a connection ticket (POST /tickets) is good for one upgrade within this long
+  TICKET_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  // tickets issued and not yet used, per user (in memory: the store's bound; the next POST /tickets gets 429)
+  MAX_TICKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: 20 })
 })
 export type Env = Static<typeof EnvSchema>
 
