@@ -65,3 +65,11 @@ t.test('ticketOf: the query, unless a header is given', async (t) => {
   t.equal(ticketOf(undefined, { ticket: ['a', 'b'] }), '', 'a repeated ticket is malformed')
   t.equal(ticketOf(undefined, { token: 'x' }), undefined)
 })
+
+t.test('TICKET_TTL_MS and MAX_TICKETS_PER_USER are validated settings with defaults', async (t) => {
+  const { loadConfig } = await import('../../../src/config/load.js')
+  t.match(loadConfig({}), { TICKET_TTL_MS: 30_000, MAX_TICKETS_PER_USER: 20 })
+  t.throws(() => loadConfig({ TICKET_TTL_MS: '50' }), /invalid TICKET_TTL_MS="50"/)
+  t.throws(() => loadConfig({ TICKET_TTL_MS: 'soon' }), /invalid TICKET_TTL_MS/)
+  t.throws(() => loadConfig({ MAX_TICKETS_PER_USER: '0' }), /invalid MAX_TICKETS_PER_USER/)
+})
