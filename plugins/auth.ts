@@ -1,7 +1,10 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ExpiryTimer } from '../src/auth/expiry.js'
-import { TokenVerifier, roomAllowed, tokenOf, verificationKey, type Identity } from '../src/auth/jwt.js'
+import { TokenVerifier, roomAllowed, tokenOf, verificationKey, type Identity, type Verified } from '../src/auth/jwt.js'
+import { MemoryTickets, RedisTickets, TICKET_PATTERN, ticketOf, type TicketStore } from '../src/auth/tickets.js'
+import type { Config } from '../src/config/schema.js'
+import { UnavailableError } from '../src/hub/errors.js'
 import { OPEN, TEXT, type Connection } from '../src/registry/connection.js'
 import { refuse } from './limits.js'
 
@@ -18,18 +21,29 @@ export const EXPIRY_WARNING_MS = 30_000
 
 /** What the routes need of authentication: the identity rules, expiry on open sockets, and refresh. */
 export class Auth {
-  constructor (readonly verifier: TokenVerifier | null) {}
+  /** `tickets`: where connection tickets live (POST /tickets); null with AUTH_MODE=none */
+  constructor (readonly verifier: TokenVerifier | null, readonly tickets: TicketStore | null = null) {}
 
   get mode (): 'none' | 'jwt' {
     return this.verifier === null ? 'none' : 'jwt'
   }
 
   /**
-   * Verifies the request's token (Bearer header, else `?token=`) and sets `req.identity`; answers 401 with
-   * the reason when it fails. True when the request may go on. Only with AUTH_MODE=jwt.
+   * Identifies the request by its Bearer header, else its `?ticket=` (used up here, whatever follows), else
+   * its `?token=`, and sets `req.identity`; answers 401 with the reason when that fails (503 when the ticket
+   * store is unreachable). True when the request may go on. Only with AUTH_MODE=jwt.
    */
   async identify (verifier: TokenVerifier, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-    const result = await verifier.verify(tokenOf(req.headers.authorization, req.query))
+    const ticket = ticketOf(req.headers.authorization, req.query)
+    let result: Verified
+    try {
+      result = ticket !== undefined ? await this.redeem(ticket) : await verifier.verify(tokenOf(req.headers.authorization, req.query))
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err
+      req.log.warn({ err: { message: err.message } }, 'upgrade refused: ticket store unavailable')
+      refuse(req, reply, 'unavailable', 'tickets unavailable, try again')
+      return false
+    }
     if (result.ok) {
       req.identity = result.identity
       return true
@@ -37,6 +51,13 @@ export class Auth {
     req.log.info({ reason: result.reason }, `${req.ws ? 'upgrade' : 'request'} refused: unauthorized`)
     refuse(req, reply, 'unauthorized', result.reason, { 'www-authenticate': 'Bearer' })
     return false
+  }
+
+  /** The identity a ticket was issued for, once. */
+  async redeem (ticket: string): Promise<Verified> {
+    if (this.tickets === null || !TICKET_PATTERN.test(ticket)) return { ok: false, reason: 'malformed ticket' }
+    const identity = await this.tickets.redeem(ticket)
+    return identity === undefined ? { ok: false, reason: 'ticket unknown, already used or expired' } : { ok: true, identity }
   }
 
   /** The `rooms` claim of the request's identity (none: every room); answers 403 when it does not allow `room`. */
@@ -91,8 +112,9 @@ function unauthorized (message: string): Record<string, unknown> {
 async function authPlugin (app: FastifyInstance) {
   const { config } = app
   const key = verificationKey(config)
-  const auth = new Auth(key === null ? null : new TokenVerifier(key, config))
+  const auth = key === null ? new Auth(null) : new Auth(new TokenVerifier(key, config), await ticketStore(app))
   app.decorate('auth', auth)
+  app.addHook('onClose', async () => await auth.tickets?.close())
   app.decorateRequest('identity', null)
 
   // Runs after the upgrade guard's and the limits' onRequest (405/400/404/503/403 origin/503 capacity),
@@ -103,6 +125,29 @@ async function authPlugin (app: FastifyInstance) {
     if (verifier === null || req.routeOptions.config?.websocket !== true) { done(); return }
     auth.identify(verifier, req, reply).then((ok) => { if (ok) done() }, done)
   })
+}
+
+/**
+ * Tickets shared by every instance through Redis (REDIS_URL) on a connection of their own (the hub's are the
+ * hub store's), else in this instance's memory, bounded per user and by MAX_CONNECTIONS in all.
+ */
+async function ticketStore (app: FastifyInstance): Promise<TicketStore> {
+  const config: Config = app.config
+  if (config.REDIS_URL === undefined) {
+    return new MemoryTickets({ ttlMs: config.TICKET_TTL_MS, perUser: config.MAX_TICKETS_PER_USER, max: config.MAX_CONNECTIONS })
+  }
+  // loaded only when used, as the hub's (plugins/hub): ioredis is heap an instance without Redis would carry
+  const [{ Redis }, { CLIENT_OPTIONS }] = await Promise.all([import('ioredis'), import('../src/hub/redis/client.js')])
+  const redis = new Redis(config.REDIS_URL, CLIENT_OPTIONS)
+  let lastError = ''
+  redis.on('error', (err: Error) => {
+    // ioredis retries by itself; log each distinct failure once (the hub's connections report the outage too)
+    if (err.message !== lastError) app.log.warn({ err: { message: err.message } }, 'redis error (tickets)')
+    lastError = err.message
+  })
+  // a Redis that is down does not stop the boot: tickets answer 503 until it is reachable
+  await redis.connect().catch(() => {})
+  return new RedisTickets(redis, config.REDIS_PREFIX, config.TICKET_TTL_MS)
 }
 
 export default fp(authPlugin, { name: 'auth', dependencies: ['config', 'limits'] })

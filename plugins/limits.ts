@@ -12,6 +12,7 @@ export const REFUSALS = {
   bad_request: { statusCode: 400, error: 'Bad Request' },
   unauthorized: { statusCode: 401, error: 'Unauthorized' },
   origin: { statusCode: 403, error: 'Forbidden' },
+  host: { statusCode: 403, error: 'Forbidden' },
   room_forbidden: { statusCode: 403, error: 'Forbidden' },
   not_found: { statusCode: 404, error: 'Not Found' },
   // named after its status since it was first counted; dashboards key on it
@@ -20,6 +21,7 @@ export const REFUSALS = {
   per_user_cap: { statusCode: 429, error: 'Too Many Requests' },
   shutting_down: { statusCode: 503, error: 'Service Unavailable' },
   capacity: { statusCode: 503, error: 'Service Unavailable' },
+  unavailable: { statusCode: 503, error: 'Service Unavailable' },
   overloaded: { statusCode: 503, error: 'Service Unavailable' }
 } as const
 

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import * as ws from 'ws'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hostAllowed, sameOrigin } from '../src/config/hosts.js'
 import { refuse } from './limits.js'
 
 declare module 'fastify' {
@@ -17,11 +18,25 @@ const { parse: parseExtensions } = (ws as unknown as { extension: { parse: (head
  * 405 for a method other than GET, 400 for a malformed extension offer, 404 for paths with no
  * WebSocket route, 503 while shutting down, 403 for a foreign Origin. The caps follow (plugins/limits),
  * then route params and query are checked by each route's schema (400).
+ * With ALLOWED_HOSTS, every request (upgrades and plain HTTP) whose Host is not listed gets 403 first.
  */
 async function upgradeGuardPlugin (app: FastifyInstance) {
   const { config, registry } = app
   const allowAny = config.ALLOWED_ORIGINS.includes('*')
   const allowed = new Set(config.ALLOWED_ORIGINS)
+
+  // DNS rebinding: a page on attacker.example re-pointed at this server sends `Host: attacker.example` with a
+  // matching Origin, which the same-origin rule alone lets through. The probes (/health, /ready) are exempt:
+  // load balancers and orchestrators often address them by IP.
+  if (config.ALLOWED_HOSTS.length > 0) {
+    const hosts = config.ALLOWED_HOSTS
+    app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      const route = req.routeOptions.url
+      if (route === '/health' || route === '/ready' || hostAllowed(req.host, hosts)) { done(); return }
+      req.log.info({ host: req.host }, `${req.ws ? 'upgrade' : 'request'} refused: host not allowed`)
+      refuse(req, reply, 'host', 'host not allowed')
+    })
+  }
 
   // mark WebSocket routes so the hook below can tell an upgrade to a plain HTTP route
   app.addHook('onRoute', (route) => {
@@ -44,7 +59,8 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
       return await refuse(req, reply, 'shutting_down', 'server shutting down')
     }
     const origin = req.headers.origin
-    if (origin !== undefined && !allowAny && !allowed.has(origin) && !sameHost(origin, req.host)) {
+    // the page's own origin is scheme, host and port: http://host is not https://host, nor an extension's host
+    if (origin !== undefined && !allowAny && !allowed.has(origin) && !sameOrigin(origin, req.protocol, req.host)) {
       req.log.info({ origin }, 'upgrade refused: origin not allowed')
       return await refuse(req, reply, 'origin', 'origin not allowed')
     }
@@ -55,16 +71,6 @@ function validExtensions (header: string): boolean {
   try {
     parseExtensions(header)
     return true
-  } catch {
-    return false
-  }
-}
-
-/** A browser's page on the same host as the request (the Host header, or X-Forwarded-Host behind a trusted proxy). */
-function sameHost (origin: string, host: string | undefined): boolean {
-  if (host === undefined) return false
-  try {
-    return new URL(origin).host.toLowerCase() === host.toLowerCase()
   } catch {
     return false
   }

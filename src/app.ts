@@ -26,6 +26,7 @@ import chatRoutes from '../routes/chat.js'
 import roomRoutes from '../routes/rooms.js'
 import configRoutes from '../routes/config.js'
 import connectionRoutes from '../routes/connections.js'
+import ticketRoutes from '../routes/tickets.js'
 
 export interface BuildOptions {
   /** a pino logger (or options) to use instead of the one built from LOG_LEVEL */
@@ -134,5 +135,6 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(roomRoutes)
   await app.register(configRoutes)
   await app.register(connectionRoutes)
+  await app.register(ticketRoutes)
   return app
 }

@@ -241,10 +241,13 @@ export function redactToken (text: string): string {
   return from === 0 ? text : out + text.slice(from)
 }
 
-/** A raw query key that decodes (as fast-querystring decodes it) to `token`, in any case. */
+/**
+ * A raw query key that decodes (as fast-querystring decodes it) to `token` or `ticket`, in any case: an unused
+ * connection ticket read from a log would open a socket as its user.
+ */
 function isTokenKey (raw: string): boolean {
-  // `token` is 5 characters; fully percent-encoded, 15
-  if (raw.length < 5 || raw.length > 15) return false
+  // `token` is 5 characters; `ticket` fully percent-encoded, 18
+  if (raw.length < 5 || raw.length > 18) return false
   let key = raw
   if (raw.includes('%')) {
     try {
@@ -253,5 +256,6 @@ function isTokenKey (raw: string): boolean {
       return false // the parser keeps an undecodable key as it is: then it holds a `%`, never `token`
     }
   }
-  return key.toLowerCase() === 'token'
+  const lower = key.toLowerCase()
+  return lower === 'token' || lower === 'ticket'
 }

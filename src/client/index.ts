@@ -1,7 +1,7 @@
 // The client module: import from /js/index.js in any page served by the service (or copy public/js/).
-export { RealtimeSocket, CHAT_HEARTBEAT, type StateDetail, type StateName, type RealtimeSocketOptions } from './realtime-socket.js'
+export { RealtimeSocket, ticketsFrom, CHAT_HEARTBEAT, type StateDetail, type StateName, type RealtimeSocketOptions } from './realtime-socket.js'
 export { ChatClient, defaultBase, type ChatClientOptions } from './chat-client.js'
 export { Transcript, type Entry, type ChatMessage, type Welcome } from './transcript.js'
 export { Outbox } from './outbox.js'
 export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js'
-export { withToken, refreshFrame, TOKEN_EXPIRED, type RefreshMode } from './token.js'
+export { withToken, withTicket, refreshFrame, TOKEN_EXPIRED, TicketRefused, type RefreshMode, type TicketProvider } from './token.js'

@@ -1,7 +1,8 @@
 // The demo page: three panels on the client module. All user-supplied text goes through textContent.
-// It asks GET /config first: with authMode "jwt" it shows a token field, and every socket carries the token.
+// It asks GET /config first: with authMode "jwt" it shows a token field, and every socket trades the token for a
+// one-use ticket (POST /tickets) right before each (re)connect: the token itself never goes in a URL.
 import { ChatClient, defaultBase } from './chat-client.js'
-import { RealtimeSocket, type StateDetail } from './realtime-socket.js'
+import { RealtimeSocket, ticketsFrom, type StateDetail } from './realtime-socket.js'
 import { TOKEN_EXPIRED } from './token.js'
 import type { Entry } from './transcript.js'
 
@@ -48,6 +49,7 @@ function badge (name: string, target: EventTarget): void {
 
 // auth: the token every socket uses (undefined while the server has auth off or none was entered)
 let token: string | undefined
+const ticket = ticketsFrom('/tickets')
 const tokenStatus = new Map<string, { text: string, warn: boolean }>()
 
 /** One line per panel in #auth-status: what happened to its token last. */
@@ -82,7 +84,7 @@ function watchToken (panel: string, target: EventTarget, socket: RealtimeSocket)
 }
 
 // echo: the server echoes every frame, so a new token means a reconnect, not a refresh frame
-const echo = new RealtimeSocket(() => `${defaultBase()}/ws/echo`, { refresh: 'reconnect' })
+const echo = new RealtimeSocket(() => `${defaultBase()}/ws/echo`, { refresh: 'reconnect', ticket })
 badge('echo', echo)
 watchToken('echo', echo, echo)
 echo.addEventListener('message', (ev) => append($('echo-log'), li(String((ev as CustomEvent).detail))))
@@ -93,7 +95,7 @@ $('echo-form').addEventListener('submit', (ev) => {
 })
 
 // time, with round-trip measured by ping/pong on the same socket
-const time = new RealtimeSocket(() => `${defaultBase()}/ws/time`)
+const time = new RealtimeSocket(() => `${defaultBase()}/ws/time`, { ticket })
 badge('time', time)
 watchToken('time', time, time)
 let pingSent = 0
@@ -143,7 +145,7 @@ function join (): void {
   transcript.replaceChildren()
   const name = $<HTMLInputElement>('chat-name').value.trim()
   const room = $<HTMLInputElement>('chat-room').value.trim() || 'lobby'
-  const c = new ChatClient(room, { name, token })
+  const c = new ChatClient(room, { name, token, ticket })
   chat = c
   badge('chat', c)
   watchToken('chat', c, c.socket)

@@ -1,8 +1,12 @@
 // A WebSocket that survives the real world: reconnects with capped, jittered backoff, notices half-open
 // connections with an app-level ping, gives up when the server refuses the handshake with a 4xx, and carries an
-// auth token: in the URL of every handshake, refreshed on the open socket before it expires.
+// auth token: traded for a one-use ticket before every handshake (or, without a ticket provider, in its URL),
+// refreshed on the open socket before it expires.
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
-import { closeAction, newTokenAction, refreshFrame, tokenFrame, withToken, type RefreshMode } from './token.js'
+import {
+  closeAction, newTokenAction, refreshFrame, ticketAnswer, TicketRefused, tokenFrame, withTicket, withToken,
+  type RefreshMode, type TicketProvider
+} from './token.js'
 
 export type StateName = 'CONNECTING' | 'OPEN' | 'CLOSING' | 'CLOSED'
 
@@ -19,8 +23,10 @@ export interface RealtimeSocketOptions {
   binaryType?: BinaryType
   /** statuses that mean "do not retry" when the handshake is refused */
   refuseStatuses?: number[]
-  /** auth token (a JWT), sent as `?token=` on every handshake; change it with `setToken` */
+  /** auth token (a JWT): traded for a ticket before every handshake (`ticket`), else sent as `?token=`; see `setToken` */
   token?: string
+  /** gets a one-use ticket for the token right before each handshake (`ticketsFrom('/tickets')`): no token in URLs */
+  ticket?: TicketProvider
   /** how an open socket adopts a new token: `frame` (default; chat, time) or `reconnect` (echo) */
   refresh?: RefreshMode
 }
@@ -53,6 +59,8 @@ export class RealtimeSocket extends EventTarget {
   #pendingRefresh: string | undefined
   #deliberate = false
   #opened = false
+  #fetchingTicket = false
+  #attemptId = 0 // a ticket that arrives after a newer connect() or a close() is dropped
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #pingTimer: ReturnType<typeof setInterval> | undefined
   #pongTimer: ReturnType<typeof setTimeout> | undefined
@@ -66,6 +74,7 @@ export class RealtimeSocket extends EventTarget {
   }
 
   get state (): StateName {
+    if (this.#fetchingTicket) return 'CONNECTING'
     return this.ws === undefined ? 'CLOSED' : NAMES[this.ws.readyState] ?? 'CLOSED'
   }
 
@@ -74,9 +83,50 @@ export class RealtimeSocket extends EventTarget {
     this.refused = undefined
     clearTimeout(this.#retryTimer)
     this.retryAt = undefined
-    this.#liveToken = this.token
+    const token = this.token
+    this.#liveToken = token
     this.#pendingRefresh = undefined
-    const ws = new WebSocket(this.#url())
+    const attempt = ++this.#attemptId
+    if (!this.#tradesToken(token)) {
+      this.#open(this.#plainUrl(token))
+      return
+    }
+    this.#fetchingTicket = true
+    this.#emitState()
+    this.#ticketUrl(token).then((url) => {
+      if (attempt !== this.#attemptId || this.#deliberate) return
+      this.#fetchingTicket = false
+      this.#open(url)
+    }, (err: unknown) => {
+      if (attempt !== this.#attemptId || this.#deliberate) return
+      this.#fetchingTicket = false
+      if (err instanceof TicketRefused) {
+        this.refused = { status: err.status, message: err.message }
+        this.#emitState()
+      } else {
+        this.#schedule()
+      }
+    })
+  }
+
+  /** Whether a handshake needs a ticket: there is a provider and a token to trade. */
+  #tradesToken (token: string | undefined): token is string {
+    return this.#opts.ticket !== undefined && token !== undefined && token !== ''
+  }
+
+  /** The handshake URL without a ticket: the token in it only when no ticket provider was given (the fallback). */
+  #plainUrl (token: string | undefined): string {
+    return withToken(this.url(), this.#opts.ticket === undefined ? token : undefined)
+  }
+
+  /** The handshake URL with a fresh ticket for `token` (none when the provider says none is needed). */
+  async #ticketUrl (token: string): Promise<string> {
+    const ticket = await this.#opts.ticket!(token)
+    return withTicket(this.url(), ticket)
+  }
+
+  #open (url: string): void {
+    const ws = new WebSocket(url)
     ws.binaryType = this.#opts.binaryType ?? 'blob'
     this.ws = ws
     this.#opened = false
@@ -146,6 +196,7 @@ export class RealtimeSocket extends EventTarget {
   /** A deliberate close: no reconnect. */
   close (code = 1000, reason = 'bye'): void {
     this.#deliberate = true
+    this.#fetchingTicket = false
     clearTimeout(this.#retryTimer)
     this.retryAt = undefined
     this.#stopHeartbeat()
@@ -184,19 +235,29 @@ export class RealtimeSocket extends EventTarget {
     this.#schedule()
   }
 
-  /** A browser hides the handshake status (close 1006); ask the same URL over HTTP to learn it. */
+  /**
+   * A browser hides the handshake status (close 1006); ask the same URL over HTTP to learn it. With tickets, with a
+   * fresh one (the handshake used its own): a refused token is then told by the ticket endpoint itself.
+   */
   async #checkRefusal (): Promise<StateDetail['refused']> {
-    const http = this.#url().replace(/^ws/, 'http')
-    const res = await fetch(http, { cache: 'no-store' })
+    const token = this.token
+    let url: string
+    if (!this.#tradesToken(token)) {
+      url = this.#plainUrl(token)
+    } else {
+      try {
+        url = await this.#ticketUrl(token)
+      } catch (err) {
+        if (err instanceof TicketRefused) return { status: err.status, message: err.message }
+        throw err
+      }
+    }
+    const res = await fetch(url.replace(/^ws/, 'http'), { cache: 'no-store' })
     const refuse = this.#opts.refuseStatuses ?? [400, 401, 403, 429]
     if (!refuse.includes(res.status)) return undefined
     let message = res.statusText
     try { message = ((await res.json()) as { message?: string }).message ?? message } catch {}
     return { status: res.status, message }
-  }
-
-  #url (): string {
-    return withToken(this.url(), this.token)
   }
 
   /** Replaces the open socket at once (no backoff): it is healthy, only its token changed. */
@@ -249,5 +310,23 @@ export class RealtimeSocket extends EventTarget {
   #emitState (): void {
     const detail: StateDetail = { state: this.state, retryAt: this.retryAt, refused: this.refused }
     this.dispatchEvent(new CustomEvent('state', { detail }))
+  }
+}
+
+/**
+ * A ticket provider for `RealtimeSocket`'s `ticket` option: `POST endpoint` with `Authorization: Bearer <token>`
+ * (same origin by default; a full URL for another host, which must allow the page's origin).
+ */
+export function ticketsFrom (endpoint = '/tickets'): TicketProvider {
+  return async (token) => {
+    const res = await fetch(endpoint, { method: 'POST', headers: { authorization: `Bearer ${token}` }, cache: 'no-store' })
+    const answer = ticketAnswer(res.status)
+    if (answer === 'none') return undefined
+    let body: { ticket?: unknown, message?: unknown } = {}
+    try { body = (await res.json()) as typeof body } catch {}
+    if (answer === 'ticket' && typeof body.ticket === 'string') return body.ticket
+    const message = typeof body.message === 'string' ? body.message : res.statusText
+    if (answer === 'refused') throw new TicketRefused(res.status, message)
+    throw new Error(`ticket endpoint answered ${res.status}: ${message}`)
   }
 }

@@ -1,6 +1,8 @@
-// Tokens on the wire: a browser cannot set headers on a WebSocket upgrade, so the token goes in the query
-// (`?token=`); an open chat or time socket adopts a new one with a refresh frame. Pure (no DOM, no timers): the
-// decisions RealtimeSocket takes are here so they are unit-tested under Node.
+// Tokens on the wire: a browser cannot set headers on a WebSocket upgrade, and a token in a URL is kept by logs and
+// history until it expires. So before each handshake the token is traded (in a header) for a one-use ticket that goes
+// in the query (`?ticket=`); `?token=` is the fallback for a socket given no ticket provider. An open chat or time
+// socket adopts a new token with a refresh frame. Pure (no DOM, no timers): the decisions RealtimeSocket takes are
+// here so they are unit-tested under Node.
 
 /**
  * How an open socket adopts a new token: `frame` sends `{"type":"refresh","token"}` (chat, time); `reconnect`
@@ -13,9 +15,44 @@ export const TOKEN_EXPIRED = { code: 1008, reason: 'token expired' } as const
 
 /** `url` with `token=<encodeURIComponent(token)>` appended; unchanged for an undefined or empty token. */
 export function withToken (url: string, token: string | undefined): string {
-  if (token === undefined || token === '') return url
+  return withParam(url, 'token', token)
+}
+
+/** `url` with `ticket=<ticket>` appended; unchanged for an undefined or empty ticket. */
+export function withTicket (url: string, ticket: string | undefined): string {
+  return withParam(url, 'ticket', ticket)
+}
+
+function withParam (url: string, key: string, value: string | undefined): string {
+  if (value === undefined || value === '') return url
   const sep = url.endsWith('?') || url.endsWith('&') ? '' : url.includes('?') ? '&' : '?'
-  return `${url}${sep}token=${encodeURIComponent(token)}`
+  return `${url}${sep}${key}=${encodeURIComponent(value)}`
+}
+
+/**
+ * Trades a token for a connection ticket (`POST /tickets`), right before a handshake. Undefined: connect without
+ * one (the server has auth off). Throws TicketRefused when the token itself is refused (do not retry), any other
+ * error for a failure worth retrying after the backoff.
+ */
+export type TicketProvider = (token: string) => Promise<string | undefined>
+
+/** The ticket endpoint refused the token: the status and the server's reason. */
+export class TicketRefused extends Error {
+  override name = 'TicketRefused'
+  constructor (readonly status: number, message: string) {
+    super(message)
+  }
+}
+
+/**
+ * What a ticket endpoint's answer means: a ticket (201), none needed (404: auth is off), a refusal of the token
+ * (another 4xx, except 429 which passes), or a failure to retry (undefined status: throw a plain error).
+ */
+export function ticketAnswer (status: number): 'ticket' | 'none' | 'refused' | 'retry' {
+  if (status === 201) return 'ticket'
+  if (status === 404) return 'none'
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return 'refused'
+  return 'retry'
 }
 
 /** The frame that asks an open chat or time socket to use `token` from now on (same `sub` only). */

@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import { Value } from '@sinclair/typebox/value'
 import { EnvSchema, type Config, type Env, type TrustProxy } from './schema.js'
 import { verificationKey } from '../auth/jwt.js'
+import { hostPort } from './hosts.js'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -36,7 +37,8 @@ export function loadConfig (source: Source): Config {
   return {
     ...env,
     TRUST_PROXY: parseTrustProxy(env.TRUST_PROXY),
-    ALLOWED_ORIGINS: parseOrigins(env.ALLOWED_ORIGINS)
+    ALLOWED_ORIGINS: parseOrigins(env.ALLOWED_ORIGINS),
+    ALLOWED_HOSTS: parseHosts(env.ALLOWED_HOSTS)
   }
 }
 
@@ -84,6 +86,21 @@ export function parseOrigins (value: string): string[] {
       throw new ConfigError(`invalid ALLOWED_ORIGINS=${JSON.stringify(value)}: "${s}" has no http(s) origin`)
     }
     out.push(url.origin)
+  }
+  return out
+}
+
+/** `host[:port]` entries as hostAllowed() compares them (see src/config/hosts.ts). */
+export function parseHosts (value: string): string[] {
+  const out: string[] = []
+  for (const item of value.split(',')) {
+    const s = item.trim()
+    if (s === '') continue
+    const host = hostPort(s)
+    if (host === undefined) {
+      throw new ConfigError(`invalid ALLOWED_HOSTS=${JSON.stringify(value)}: "${s}" is not a host[:port] like realtime.example.com or 10.0.0.5:3000`)
+    }
+    out.push(host.port === undefined ? host.hostname : `${host.hostname}:${host.port}`)
   }
   return out
 }

@@ -13,6 +13,8 @@ export const EnvSchema = Type.Object({
   // addresses, CIDRs, loopback/linklocal/uniquelocal; parsed (and true or a hop count refused) in load.ts
   TRUST_PROXY: Type.String({ default: 'false' }),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
+  // host[:port] list checked against every request's Host (DNS rebinding); parsed in load.ts, empty = any
+  ALLOWED_HOSTS: Type.String({ default: '' }),
   HEARTBEAT_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 30_000 }),
   TIME_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 }),
   MAX_PAYLOAD_BYTES: Type.Integer({ minimum: 128, maximum: 100 * 1024 * 1024, default: 65_536 }),
@@ -46,7 +48,11 @@ export const EnvSchema = Type.Object({
   // a token with more life left than this (exp - now) is refused: a leaked token is not good for a year
   AUTH_MAX_TOKEN_TTL_S: Type.Integer({ minimum: 1, maximum: 31_536_000, default: DEFAULT_MAX_TOKEN_TTL_S }),
   MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 1, default: 200 }),
-  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 })
+  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 }),
+  // a connection ticket (POST /tickets) is good for one upgrade within this long
+  TICKET_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  // tickets issued and not yet used, per user (in memory: the store's bound; the next POST /tickets gets 429)
+  MAX_TICKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: 20 })
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -54,8 +60,10 @@ export type Env = Static<typeof EnvSchema>
 export type TrustProxy = false | string[]
 
 /** The validated configuration the app is built from (derived fields parsed). */
-export interface Config extends Omit<Env, 'TRUST_PROXY' | 'ALLOWED_ORIGINS'> {
+export interface Config extends Omit<Env, 'TRUST_PROXY' | 'ALLOWED_ORIGINS' | 'ALLOWED_HOSTS'> {
   TRUST_PROXY: TrustProxy
   /** Normalised origins (`scheme://host[:port]`); `*` allows any. */
   ALLOWED_ORIGINS: string[]
+  /** Lower-case `host` or `host:port` entries (IPv6 in brackets); empty: any Host. */
+  ALLOWED_HOSTS: string[]
 }

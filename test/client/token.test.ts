@@ -1,5 +1,5 @@
 import t from 'tap'
-import { closeAction, newTokenAction, refreshFrame, tokenFrame, withToken } from '../../src/client/token.js'
+import { closeAction, newTokenAction, refreshFrame, ticketAnswer, tokenFrame, withTicket, withToken } from '../../src/client/token.js'
 import { RealtimeSocket, type StateDetail } from '../../src/client/realtime-socket.js'
 import { ChatClient } from '../../src/client/chat-client.js'
 
@@ -208,4 +208,15 @@ t.test('a deliberately closed socket keeps the token for its next connect()', as
   time.connect()
   t.equal(last().url, 'ws://h/ws/time?token=T9')
   time.close()
+})
+
+t.test('tickets: appended like a token; what the ticket endpoint\'s status means', async (t) => {
+  t.equal(withTicket('ws://h/ws/chat/r?name=Ann', 'abc_-1'), 'ws://h/ws/chat/r?name=Ann&ticket=abc_-1')
+  t.equal(withTicket('ws://h/ws/echo', undefined), 'ws://h/ws/echo')
+  t.equal(ticketAnswer(201), 'ticket')
+  t.equal(ticketAnswer(404), 'none', 'auth is off: connect without one')
+  t.equal(ticketAnswer(401), 'refused')
+  t.equal(ticketAnswer(403), 'refused')
+  t.equal(ticketAnswer(429), 'retry', 'too many unused tickets passes')
+  t.equal(ticketAnswer(503), 'retry')
 })

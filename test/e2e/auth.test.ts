@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
-// The page against a server with AUTH_MODE=jwt: refused without a token, connected with one, refreshed in place.
+// The page against a server with AUTH_MODE=jwt: refused without a token, connected with one, refreshed in place;
+// every socket opened with a one-use ticket, never with the token in its URL.
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SignJWT } from 'jose'
 import type { Page } from 'playwright-core'
 import { startServer } from '../server-process.js'
@@ -33,6 +34,25 @@ async function tokenNote (page: Page, panel: string, re: RegExp): Promise<string
   return await page.textContent(sel) ?? ''
 }
 
+/** Every URL the pages open: WebSocket handshakes apart, and every HTTP request (the refusal probes among them). */
+function recordUrls (pages: Page[]): { sockets: string[], requests: string[] } {
+  const seen = { sockets: [] as string[], requests: [] as string[] }
+  for (const p of pages) {
+    p.on('websocket', (ws) => seen.sockets.push(ws.url()))
+    p.on('request', (req) => seen.requests.push(req.url()))
+  }
+  return seen
+}
+
+/** The page's sockets carried tickets and no token; no request URL at all carried a token. */
+function noTokenInUrls (t: Test, seen: { sockets: string[], requests: string[] }): void {
+  const withTicket = seen.sockets.filter((u) => /[?&]ticket=[A-Za-z0-9_-]{43}(&|$)/.test(u))
+  t.ok(withTicket.length >= PANELS.length, `the sockets opened with a token carry ticket= (${withTicket.length} of ${seen.sockets.length})`)
+  t.same(seen.sockets.filter((u) => /token=/i.test(u)), [], 'no WebSocket URL carries token=')
+  t.same(seen.requests.filter((u) => /token=/i.test(u)), [], 'nor does any HTTP request')
+  t.same([...new Set(withTicket)].length, withTicket.length, 'a ticket is used for one handshake only')
+}
+
 async function say (page: Page, text: string): Promise<void> {
   await page.fill('#chat-input', text)
   await page.press('#chat-input', 'Enter')
@@ -49,6 +69,7 @@ t.test('auth on: refused without a token, connected with one, chat shows user id
   const url = `http://127.0.0.1:${server.port}/`
   const errors: string[] = []
   const [alice, bob] = [await context.newPage(), await context.newPage()]
+  const seen = recordUrls([alice, bob])
   for (const p of [alice, bob]) {
     p.on('pageerror', (e) => errors.push(e.message))
     await p.goto(url)
@@ -99,6 +120,9 @@ t.test('auth on: refused without a token, connected with one, chat shows user id
   await alice.setViewportSize({ width: 1100, height: 900 })
   await alice.screenshot({ path: join(SCREENSHOTS, 'auth.png'), fullPage: true })
   t.same(errors, [], 'no page errors')
+  noTokenInUrls(t, seen)
+  const upgrades = server.lines.filter((l) => l.msg === 'ws connected').length
+  t.ok(upgrades >= 2 * PANELS.length, 'the server took those tickets')
 })
 
 t.test('an expiring token is announced, the server closes at exp, a new token brings every panel back', async (t) => {
@@ -106,6 +130,7 @@ t.test('an expiring token is announced, the server closes at exp, a new token br
   if (context === undefined) return
   const server = await startServer(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET })
   const page = await context.newPage()
+  const seen = recordUrls([page])
   await page.goto(`http://127.0.0.1:${server.port}/`)
   await page.waitForSelector('#auth-token', { state: 'visible' })
   await useToken(page, await mint('carol', 'Carol', Math.floor(Date.now() / 1000) + 4))
@@ -130,4 +155,5 @@ t.test('an expiring token is announced, the server closes at exp, a new token br
   await sees(page, 'after a new token')
   const texts = await page.$$eval('#transcript li[data-seq] .text', (els) => els.map((e) => e.textContent))
   t.same(texts, ['before expiry', 'after a new token'], 'resumed: each message once')
+  noTokenInUrls(t, seen)
 })
