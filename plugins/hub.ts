@@ -34,7 +34,10 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
     return new MemoryStore({
       historySize: config.HISTORY_SIZE,
       historyTtlMs: config.HISTORY_TTL_MS,
-      presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS
+      presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS,
+      roomIdleTtlMs: config.ROOM_IDLE_TTL_MS,
+      maxRooms: config.MAX_ROOMS,
+      historyMaxBytes: config.HISTORY_MAX_BYTES
     })
   }
   // loaded only when used: ioredis is live heap that an instance without Redis would mark at every GC
