@@ -50,6 +50,7 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
     historyTtlMs: config.HISTORY_TTL_MS,
     presenceTtlMs: config.PRESENCE_TTL_MS,
     presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS,
+    roomIdleTtlMs: config.ROOM_IDLE_TTL_MS,
     onError (err) {
       // ioredis retries by itself; log each distinct failure once, not once per retry
       if (err.message !== lastError) app.log.warn({ err: { message: err.message } }, 'redis error')

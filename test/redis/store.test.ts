@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { build } from '../helper.js'
+import { build, connect, listen } from '../helper.js'
 import { RedisServer, requireRedis } from './redis-server.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
@@ -67,5 +67,33 @@ t.test('redis store', async (t) => {
     t.notOk(commands.includes('evalsha') || commands.includes('eval'), 'no script ran')
     t.ok(commands.includes('hmget'))
     t.equal(await peek.sismember(`${prefix}rooms`, 'expired'), 0, 'the set forgot the expired room')
+  })
+
+  t.test('ROOM_IDLE_TTL_MS: keys expire once no member holds the room; a later resume is truncated', async (t) => {
+    const prefix = `i${randomBytes(3).toString('hex')}:`
+    const { app, ws } = await listen(t, { REDIS_URL: redis.url, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, ROOM_IDLE_TTL_MS: '400' })
+    const peek = new Redis(redis.url)
+    t.teardown(() => peek.disconnect())
+    const meta = `${prefix}room:{idle}:meta`
+    const hist = `${prefix}room:{idle}:hist`
+    t.equal((await app.inject({ method: 'POST', url: '/rooms/idle/messages', payload: { text: 'one' }, headers: auth })).statusCode, 201)
+    t.ok(await peek.pttl(meta) > 0, 'a room with no members expires after a publish')
+    t.ok(await peek.pttl(hist) > 0, 'its history too')
+    const member = await connect(t, `${ws}/ws/chat/idle?name=M`)
+    const welcome = await member.frames.next('welcome')
+    t.equal(await peek.pttl(meta), -1, 'a member holds it: no expiry')
+    member.ws.send(JSON.stringify({ type: 'message', text: 'two', cid: 'c2' }))
+    await member.frames.next('ack')
+    t.equal(await peek.pttl(hist), -1, 'a publish while members are present does not start the clock')
+    member.ws.close()
+    while (await peek.exists(`${prefix}room:{idle}:members`) === 1) await new Promise((resolve) => setTimeout(resolve, 20))
+    t.ok(await peek.pttl(meta) > 0, 'the last member gone: the clock starts')
+    while (await peek.exists(meta) === 1) await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(await peek.exists(hist), 0, 'history went with it')
+    t.equal((await app.inject('/rooms/idle')).statusCode, 404)
+    t.same((await app.inject('/rooms')).json(), [], 'the listing leaves it out')
+    t.equal(await peek.sismember(`${prefix}rooms`, 'idle'), 0, 'and the rooms set forgot it')
+    const back = await connect(t, `${ws}/ws/chat/idle?name=M&since=2&epoch=${String(welcome.epoch)}`)
+    t.match(await back.frames.next('welcome'), { truncated: true, seq: 0 }, 'a resume of the dropped room is told it lost messages')
   })
 })

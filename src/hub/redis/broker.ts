@@ -2,13 +2,15 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { pageNames } from '../rooms-page.js'
-import { call, type Keys } from './client.js'
+import { call, touchRoom, type Keys } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
 import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage } from '../types.js'
 
 export interface BrokerOptions {
   historySize: number
   historyTtlMs: number
+  /** a room with no members and no new message for this long expires (0 or unset = never) */
+  roomIdleTtlMs?: number | undefined
 }
 
 /** What the broker asks of presence. */
@@ -66,10 +68,13 @@ export class Broker {
     if (draft.userId !== undefined) tail += `,"userId":${JSON.stringify(draft.userId)}`
     tail += '}'
     const keys = this.#keys
-    const [epoch, raw, dup] = await call(this.#cmd, async () => await this.#cmd.rtPublish(
-      keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
-      room, newEpoch(), head, tail, draft.cid ?? '', this.#opts.historySize, keys.channel
-    ))
+    const [[epoch, raw, dup]] = await call(this.#cmd, async () => await Promise.all([
+      this.#cmd.rtPublish(
+        keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
+        room, newEpoch(), head, tail, draft.cid ?? '', this.#opts.historySize, keys.channel
+      ),
+      touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
+    ]))
     return { message: JSON.parse(raw) as ChatMessage, epoch, duplicate: dup === 1 }
   }
 

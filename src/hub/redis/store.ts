@@ -15,6 +15,8 @@ export interface RedisStoreOptions {
   presenceTtlMs: number
   /** above this many members a room sends no join/leave events and no names in the welcome */
   presenceMaxMembers?: number
+  /** a room with no members and no new message for this long expires with its history (0 or unset = never) */
+  roomIdleTtlMs?: number
   onError?: (err: Error) => void
 }
 
