@@ -59,6 +59,8 @@ export class MemoryStore implements HubStore {
   readonly #budget: ByteBudget | undefined
   readonly #now: () => number
   readonly #sweeper: NodeJS.Timeout | undefined
+  /** rooms without members: at MAX_ROOMS, whether a new room can evict one is O(1) (an upgrade asks) */
+  #empty = 0
   #listener: HubListener = NO_LISTENER
 
   constructor (opts: MemoryStoreOptions) {
@@ -93,7 +95,7 @@ export class MemoryStore implements HubStore {
   }
 
   async canCreate (room: string): Promise<boolean> {
-    return this.#rooms.has(room) || this.#rooms.size < this.#maxRooms || this.#evictable() !== undefined
+    return this.#rooms.has(room) || this.#rooms.size < this.#maxRooms || this.#empty > 0
   }
 
   setListener (listener: HubListener): void {
@@ -146,6 +148,7 @@ export class MemoryStore implements HubStore {
     if (entry !== undefined) {
       entry.refs++
     } else {
+      if (state.members.size === 0) this.#empty--
       state.members.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
       // presence in a big room would cost O(members) per join, O(members²) to fill it
       if (state.members.size <= this.#presenceMax) this.#emit('join', room, member)
@@ -160,10 +163,11 @@ export class MemoryStore implements HubStore {
     if (state === undefined || entry === undefined) return
     if (--entry.refs > 0) return
     state.members.delete(member.key)
+    if (state.members.size === 0) this.#empty++
     // the name and user the room was told at join, whichever socket of theirs leaves last
     if (state.members.size < this.#presenceMax) this.#emit('leave', room, { key: member.key, name: entry.name, userId: entry.userId })
     this.#expire(state)
-    if (state.members.size === 0 && state.held.length === 0) this.#rooms.delete(room)
+    if (state.members.size === 0 && state.held.length === 0) this.#drop(room, state)
     // the idle clock starts when the last member leaves
     else if (state.members.size === 0) this.#touch(room, state)
   }
@@ -195,12 +199,13 @@ export class MemoryStore implements HubStore {
     let state = this.#rooms.get(room)
     if (state === undefined) {
       if (this.#rooms.size >= this.#maxRooms) {
-        const victim = this.#evictable()
+        const victim = this.#empty > 0 ? this.#evictable() : undefined
         if (victim === undefined) throw new RoomLimitError(`room limit reached (${this.#maxRooms} rooms, all with members)`)
         this.#drop(victim[0], victim[1])
       }
       state = new RoomState(new History(this.#size, this.#budget), this.#now())
       this.#rooms.set(room, state)
+      this.#empty++
     }
     return state
   }
@@ -221,6 +226,7 @@ export class MemoryStore implements HubStore {
   /** A dropped room's history goes with it (and leaves the byte budget); a later resume gets a new epoch. */
   #drop (room: string, state: RoomState): void {
     state.history.clear()
+    if (state.members.size === 0) this.#empty--
     this.#rooms.delete(room)
   }
 
