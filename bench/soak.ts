@@ -47,7 +47,7 @@ async function server (): Promise<void> {
     gc(); gc()
     return { heap: process.memoryUsage().heapUsed, fds: readdirSync('/proc/self/fd').length, handles: process.getActiveResourcesInfo().length }
   }
-  const seqs = async () => await Promise.all(Array.from({ length: ROOMS }, async (_, r) => (await app.hub.store.summary(`soak${r}`)).seq))
+  const seqs = async () => await Promise.all(Array.from({ length: ROOMS }, async (_, r) => (await app.hub.store.summary(`soak${r}`))?.seq ?? 0))
   // warm up: code paths compiled and every room's history cycled twice through HISTORY_SIZE, so the baseline already
   // holds what a steady state holds (held history is state, not a leak)
   await runChild(url, { cycles: 500, messages: 2 * HISTORY * ROOMS, rooms: ROOMS, from: await seqs() })
@@ -58,7 +58,7 @@ async function server (): Promise<void> {
   const seconds = (Date.now() - started) / 1000
   await settle(app)
   const after = sample()
-  const rooms = await app.hub.store.rooms()
+  const { rooms } = await app.hub.store.rooms()
   const members = rooms.reduce((n, r) => n + r.members, 0)
   const heapRatio = after.heap / base.heap
   const checks = {

@@ -34,7 +34,10 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
     return new MemoryStore({
       historySize: config.HISTORY_SIZE,
       historyTtlMs: config.HISTORY_TTL_MS,
-      presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS
+      presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS,
+      roomIdleTtlMs: config.ROOM_IDLE_TTL_MS,
+      maxRooms: config.MAX_ROOMS,
+      historyMaxBytes: config.HISTORY_MAX_BYTES
     })
   }
   // loaded only when used: ioredis is live heap that an instance without Redis would mark at every GC
@@ -47,6 +50,7 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
     historyTtlMs: config.HISTORY_TTL_MS,
     presenceTtlMs: config.PRESENCE_TTL_MS,
     presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS,
+    roomIdleTtlMs: config.ROOM_IDLE_TTL_MS,
     onError (err) {
       // ioredis retries by itself; log each distinct failure once, not once per retry
       if (err.message !== lastError) app.log.warn({ err: { message: err.message } }, 'redis error')

@@ -28,6 +28,10 @@ export default async function chatRoutes (fastify: FastifyInstance) {
     if (!app.auth.allowRoom(req, reply, req.params.room ?? DEFAULT_ROOM)) return reply
     const parsed = parseName(req.query.name, guestName)
     if (!parsed.ok) return await refuse(req, reply, 'bad_request', parsed.reason)
+    // MAX_ROOMS: a new room when every held room has members is a 503 here, not a 101 and a close
+    if (!await app.hub.store.canCreate(req.params.room ?? DEFAULT_ROOM)) {
+      return await refuse(req, reply, 'capacity', 'room limit reached: try again later')
+    }
   }
 
   function onChat (socket: WebSocket, req: ChatRequest) {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { roomAllowed } from '../src/auth/jwt.js'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { CID_MAX, NAME_MAX, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
+import { RoomLimitError } from '../src/hub/errors.js'
 
 const FROM_MAX = 256
 // 6 x (FROM_MAX + CID_MAX) = 1,920 bytes of escaped strings, the rest for keys, quotes and whitespace
@@ -38,6 +39,16 @@ const PublishBody = Type.Object({
 }, { additionalProperties: false })
 const Published = Type.Object({ seq: Type.Integer(), id: Type.String(), epoch: Type.String(), duplicate: Type.Boolean() })
 const ErrorReply = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
+const RoomsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  // the last room of the previous page (X-Next-Cursor)
+  cursor: Type.Optional(Type.String({ pattern: ROOM_PATTERN }))
+})
+
+/** A read of a room the hub does not hold: 404, and nothing is created for it. */
+function noRoom (reply: FastifyReply, room: string) {
+  return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no room ${room}` })
+}
 
 /** The hub over HTTP: room listing, history, and publishing for backends (Bearer API_TOKEN). */
 export default async function roomRoutes (fastify: FastifyInstance) {
@@ -52,22 +63,31 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     if (room !== undefined && !app.auth.allowRoom(req, reply, room)) return reply
   }
 
-  app.get('/rooms', { onRequest: reader, schema: { response: { 200: Type.Array(Summary) } } }, async (req) => {
-    const rooms = await app.hub.store.rooms()
+  // The body stays the bare array it always was; the way to the next page is in headers (an RFC 8288 Link and
+  // X-Next-Cursor), absent on the last page. The cursor is the last room name of the page.
+  app.get('/rooms', { onRequest: reader, schema: { querystring: RoomsQuery, response: { 200: Type.Array(Summary) } } }, async (req, reply) => {
+    const { limit, cursor } = req.query
+    const page = await app.hub.store.rooms(limit, cursor)
+    if (page.next !== undefined) {
+      reply.headers({ 'x-next-cursor': page.next, link: `</rooms?cursor=${page.next}&limit=${limit}>; rel="next"` })
+    }
     const allowed = req.identity?.rooms
-    return allowed === undefined ? rooms : rooms.filter((r) => roomAllowed(allowed, r.room))
+    return allowed === undefined ? page.rooms : page.rooms.filter((r) => roomAllowed(allowed, r.room))
   })
 
-  app.get('/rooms/:room', { onRequest: reader, schema: { params: RoomParams, response: { 200: Detail } } }, async (req) => {
+  app.get('/rooms/:room', { onRequest: reader, schema: { params: RoomParams, response: { 200: Detail, 404: ErrorReply } } }, async (req, reply) => {
     const { room } = req.params
     const [summary, members] = await Promise.all([app.hub.store.summary(room), app.hub.store.members(room)])
+    if (summary === undefined) return await noRoom(reply, room)
     return { room, members, seq: summary.seq, epoch: summary.epoch }
   })
 
-  app.get('/rooms/:room/history', { onRequest: reader, schema: { params: RoomParams, querystring: HistoryQuery, response: { 200: History } } }, async (req) => {
+  app.get('/rooms/:room/history', { onRequest: reader, schema: { params: RoomParams, querystring: HistoryQuery, response: { 200: History, 404: ErrorReply } } }, async (req, reply) => {
     const { since, limit, epoch } = req.query
-    const backlog = await app.hub.store.backlog(req.params.room, since, epoch, limit)
-    return { room: req.params.room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages }
+    const { room } = req.params
+    const backlog = await app.hub.store.peek(room, since, epoch, limit)
+    if (backlog === undefined) return await noRoom(reply, room)
+    return { room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages }
   })
 
   // The largest valid body: a text of CHAT_MAX_LENGTH code points, each of which JSON may write as a
@@ -79,11 +99,18 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     // onRequest, not preHandler: a caller without the token is answered before any body is read
     onRequest: app.requireApiToken,
     bodyLimit: publishBodyLimit,
-    schema: { params: RoomParams, body: PublishBody, response: { 201: Published, 200: Published, 400: ErrorReply } }
+    schema: { params: RoomParams, body: PublishBody, response: { 201: Published, 200: Published, 400: ErrorReply, 503: ErrorReply } }
   }, async (req, reply) => {
     const from = parseName(req.body.from, () => 'server')
     if (!from.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `from: ${from.reason} (at most ${NAME_MAX})` })
-    const result = await app.hub.publish(req.params.room, { from: from.name, text: req.body.text, cid: req.body.cid })
+    let result: Awaited<ReturnType<typeof app.hub.publish>>
+    try {
+      result = await app.hub.publish(req.params.room, { from: from.name, text: req.body.text, cid: req.body.cid })
+    } catch (err) {
+      // MAX_ROOMS: a new room while every held room has members
+      if (err instanceof RoomLimitError) return await reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'room limit reached: try again later' })
+      throw err
+    }
     if ('error' in result) {
       const msg = result.error.type === 'error' ? result.error.message : 'invalid message'
       return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: msg })

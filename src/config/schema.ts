@@ -27,6 +27,12 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   HISTORY_SIZE: Type.Integer({ minimum: 0, maximum: 100_000, default: 100 }),
   HISTORY_TTL_MS: Type.Integer({ minimum: 0, default: 0 }),
+  // a room with no members and no new message for this long is dropped with its history (0 = never)
+  ROOM_IDLE_TTL_MS: Type.Integer({ minimum: 0, default: 86_400_000 }),
+  // rooms held at most; at the cap a new room evicts the least recently active room without members, or is refused (503)
+  MAX_ROOMS: Type.Integer({ minimum: 1, default: 10_000 }),
+  // UTF-8 bytes of every held message together, across rooms; the globally oldest go first
+  HISTORY_MAX_BYTES: Type.Integer({ minimum: 1024, default: 67_108_864 }),
   CHAT_RATE_PER_SEC: Type.Number({ exclusiveMinimum: 0, default: 10 }),
   CHAT_RATE_BURST: Type.Integer({ minimum: 1, default: 20 }),
   SEND_BUFFER_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),

@@ -15,6 +15,62 @@ export function newEpoch (): string {
 export interface Held {
   msg: ChatMessage
   cid?: string | undefined
+  /** its UTF-8 JSON size, counted against the store's ByteBudget */
+  bytes?: number
+  /** set when it left its room's history (trimmed, expired, the room dropped): the budget's queue skips it */
+  gone?: boolean
+}
+
+/**
+ * The bytes of every message held, across every room of a store, and a cap on them (HISTORY_MAX_BYTES). Messages
+ * are held in time order, so a queue of every held entry has the globally oldest at its head: over the cap,
+ * the head goes first, from whichever room holds it. Entries that left history another way stay in the queue
+ * marked `gone` until the head passes them, or a compaction (once they outnumber the live ones) drops them,
+ * so the queue stays within twice the held count.
+ */
+export class ByteBudget {
+  bytes = 0
+  held = 0
+  #queue: Array<{ history: History, entry: Held }> = []
+  #head = 0
+
+  constructor (readonly max: number) {}
+
+  add (history: History, entry: Held): void {
+    this.bytes += entry.bytes ?? 0
+    this.held++
+    this.#queue.push({ history, entry })
+    while (this.bytes > this.max && this.#head < this.#queue.length) {
+      const head = this.#queue[this.#head++] as { history: History, entry: Held }
+      // held in time order: a live head entry is its room's oldest
+      if (head.entry.gone !== true) head.history.dropOldest()
+    }
+    this.#compact()
+  }
+
+  /** An entry left history (its bytes no longer count). */
+  remove (entry: Held): void {
+    if (entry.gone === true) return
+    entry.gone = true
+    this.bytes -= entry.bytes ?? 0
+    this.held--
+  }
+
+  #compact (): void {
+    const queue = this.#queue
+    while (this.#head < queue.length && (queue[this.#head] as { entry: Held }).entry.gone === true) this.#head++
+    if (queue.length - this.#head <= 2 * this.held + 1024) {
+      if (this.#head > 1024 && this.#head * 2 > queue.length) { queue.splice(0, this.#head); this.#head = 0 }
+      return
+    }
+    const live: Array<{ history: History, entry: Held }> = []
+    for (let i = this.#head; i < queue.length; i++) {
+      const q = queue[i] as { history: History, entry: Held }
+      if (q.entry.gone !== true) live.push(q)
+    }
+    this.#queue = live
+    this.#head = 0
+  }
 }
 
 /** What the resume rule reads of a room: its epoch, latest seq, and held messages oldest first. */
@@ -67,19 +123,34 @@ export class History {
   readonly held: Held[] = []
   readonly #cids = new Map<string, ChatMessage>()
 
-  constructor (readonly size: number) {}
+  constructor (readonly size: number, readonly budget?: ByteBudget) {}
 
   /** The held message published under `cid`, if any. */
   original (cid: string): ChatMessage | undefined {
     return this.#cids.get(cid)
   }
 
-  /** Holds a new message (nothing when size is 0), dropping the oldest beyond `size`. */
-  hold (msg: ChatMessage, cid: string | undefined): void {
+  /**
+   * Holds a new message (nothing when size is 0), dropping the oldest beyond `size`; `bytes` (its serialised
+   * size) counts against the budget, which may drop the oldest messages of any room, this one included.
+   */
+  hold (msg: ChatMessage, cid: string | undefined, bytes = 0): void {
     if (this.size <= 0) return
-    this.held.push({ msg, cid })
+    const entry: Held = { msg, cid, bytes }
+    this.held.push(entry)
     if (cid !== undefined) this.#cids.set(cid, msg)
     if (this.held.length > this.size) this.#drop()
+    this.budget?.add(this, entry)
+  }
+
+  /** Drops the oldest held message (the byte budget's eviction). */
+  dropOldest (): void {
+    if (this.held.length > 0) this.#drop()
+  }
+
+  /** Drops everything (the room is dropped): its bytes leave the budget. */
+  clear (): void {
+    while (this.held.length > 0) this.#drop()
   }
 
   /** Drops the messages older than `cutoff` (see expiryCutoff). */
@@ -89,6 +160,8 @@ export class History {
 
   #drop (): void {
     const gone = this.held.shift()
-    if (gone?.cid !== undefined && this.#cids.get(gone.cid) === gone.msg) this.#cids.delete(gone.cid)
+    if (gone === undefined) return
+    if (gone.cid !== undefined && this.#cids.get(gone.cid) === gone.msg) this.#cids.delete(gone.cid)
+    this.budget?.remove(gone)
   }
 }

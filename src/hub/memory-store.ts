@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import { backlogOf, expiryCutoff, History, newEpoch } from './history.js'
+import { RoomLimitError } from './errors.js'
+import { backlogOf, ByteBudget, expiryCutoff, History, newEpoch } from './history.js'
+import { pageOf } from './rooms-page.js'
 import type {
-  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary
+  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary, RoomsPage
 } from './types.js'
 
 export interface MemoryStoreOptions {
@@ -10,8 +12,17 @@ export interface MemoryStoreOptions {
   historyTtlMs: number
   /** above this many members a room sends no join/leave events and no names in the welcome (default: no cap) */
   presenceMaxMembers?: number
+  /** a room with no members and no message for this long is dropped with its history (0 or unset = never) */
+  roomIdleTtlMs?: number
+  /** rooms held at most: a new one evicts the least recently active room without members, else is refused (default: no cap) */
+  maxRooms?: number
+  /** UTF-8 bytes of every held message together, across rooms; the oldest go first (default: no cap) */
+  historyMaxBytes?: number
   now?: () => number
 }
+
+/** how often the idle sweep runs at most: a room outlives its idle TTL by up to this */
+const SWEEP_MAX_MS = 60_000
 
 interface PresenceEntry {
   name: string
@@ -24,7 +35,7 @@ class RoomState {
   readonly epoch = newEpoch()
   seq = 0
   readonly members = new Map<string, PresenceEntry>()
-  constructor (readonly history: History) {}
+  constructor (readonly history: History, public active: number) {}
 
   get held (): History['held'] {
     return this.history.held
@@ -38,18 +49,53 @@ const NO_LISTENER: HubListener = { message () {}, presence () {} }
  * Everything happens synchronously inside each call, so seq order is delivery order.
  */
 export class MemoryStore implements HubStore {
+  /** in recency order, least recently active first (a room is deleted and set again on activity): the LRU */
   readonly #rooms = new Map<string, RoomState>()
   readonly #size: number
   readonly #ttl: number
   readonly #presenceMax: number
+  readonly #idleTtl: number
+  readonly #maxRooms: number
+  readonly #budget: ByteBudget | undefined
   readonly #now: () => number
+  readonly #sweeper: NodeJS.Timeout | undefined
+  /** rooms without members: at MAX_ROOMS, whether a new room can evict one is O(1) (an upgrade asks) */
+  #empty = 0
   #listener: HubListener = NO_LISTENER
 
   constructor (opts: MemoryStoreOptions) {
     this.#size = opts.historySize
     this.#ttl = opts.historyTtlMs
     this.#presenceMax = opts.presenceMaxMembers ?? Infinity
+    this.#idleTtl = opts.roomIdleTtlMs ?? 0
+    this.#maxRooms = opts.maxRooms ?? Infinity
+    this.#budget = opts.historyMaxBytes === undefined ? undefined : new ByteBudget(opts.historyMaxBytes)
     this.#now = opts.now ?? Date.now
+    if (this.#idleTtl > 0) {
+      // one timer per store, whatever the number of rooms; unref'd: it must not hold the process open
+      this.#sweeper = setInterval(() => this.sweep(), Math.min(SWEEP_MAX_MS, Math.max(100, this.#idleTtl)))
+      this.#sweeper.unref()
+    }
+  }
+
+  /** the UTF-8 bytes of every held message (HISTORY_MAX_BYTES counts these) */
+  get heldBytes (): number {
+    return this.#budget?.bytes ?? 0
+  }
+
+  /** Drops the rooms with no members that saw no message and no member for ROOM_IDLE_TTL_MS. */
+  sweep (): void {
+    if (this.#idleTtl <= 0) return
+    const cutoff = this.#now() - this.#idleTtl
+    // least recently active first: the first room active since the cutoff ends the sweep
+    for (const [room, state] of this.#rooms) {
+      if (state.active > cutoff) break
+      if (state.members.size === 0) this.#drop(room, state)
+    }
+  }
+
+  async canCreate (room: string): Promise<boolean> {
+    return this.#rooms.has(room) || this.#rooms.size < this.#maxRooms || this.#empty > 0
   }
 
   setListener (listener: HubListener): void {
@@ -58,6 +104,7 @@ export class MemoryStore implements HubStore {
 
   async publish (room: string, draft: Draft): Promise<PublishResult> {
     const state = this.#state(room)
+    this.#touch(room, state)
     this.#expire(state)
     if (draft.cid !== undefined) {
       const original = state.history.original(draft.cid)
@@ -73,8 +120,10 @@ export class MemoryStore implements HubStore {
       ts: this.#now()
     }
     if (draft.userId !== undefined) msg.userId = draft.userId
-    state.history.hold(msg, draft.cid)
-    this.#listener.message(msg)
+    // serialised once: its size is what the byte budget counts, and the hub frames the same string
+    const raw = JSON.stringify(msg)
+    state.history.hold(msg, draft.cid, this.#budget === undefined ? 0 : Buffer.byteLength(raw))
+    this.#listener.message(msg, raw)
     return { message: msg, epoch: state.epoch, duplicate: false }
   }
 
@@ -85,12 +134,21 @@ export class MemoryStore implements HubStore {
     return backlogOf(state, since, epoch, limit)
   }
 
+  async peek (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog | undefined> {
+    const state = this.#rooms.get(room)
+    if (state === undefined) return undefined
+    this.#expire(state)
+    return backlogOf(state, since, epoch, limit)
+  }
+
   async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
     const state = this.#state(room)
+    this.#touch(room, state)
     const entry = state.members.get(member.key)
     if (entry !== undefined) {
       entry.refs++
     } else {
+      if (state.members.size === 0) this.#empty--
       state.members.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
       // presence in a big room would cost O(members) per join, O(members²) to fill it
       if (state.members.size <= this.#presenceMax) this.#emit('join', room, member)
@@ -105,10 +163,13 @@ export class MemoryStore implements HubStore {
     if (state === undefined || entry === undefined) return
     if (--entry.refs > 0) return
     state.members.delete(member.key)
+    if (state.members.size === 0) this.#empty++
     // the name and user the room was told at join, whichever socket of theirs leaves last
     if (state.members.size < this.#presenceMax) this.#emit('leave', room, { key: member.key, name: entry.name, userId: entry.userId })
     this.#expire(state)
-    if (state.members.size === 0 && state.held.length === 0) this.#rooms.delete(room)
+    if (state.members.size === 0 && state.held.length === 0) this.#drop(room, state)
+    // the idle clock starts when the last member leaves
+    else if (state.members.size === 0) this.#touch(room, state)
   }
 
   async members (room: string): Promise<string[]> {
@@ -116,30 +177,57 @@ export class MemoryStore implements HubStore {
     return state === undefined ? [] : namesOf(state)
   }
 
-  async summary (room: string): Promise<RoomSummary> {
-    const state = this.#state(room)
-    return { room, members: state.members.size, seq: state.seq, epoch: state.epoch }
+  async summary (room: string): Promise<RoomSummary | undefined> {
+    const state = this.#rooms.get(room)
+    return state === undefined ? undefined : summaryOf(room, state)
   }
 
-  async rooms (): Promise<RoomSummary[]> {
-    const out: RoomSummary[] = []
-    for (const [room, state] of this.#rooms) {
-      out.push({ room, members: state.members.size, seq: state.seq, epoch: state.epoch })
-    }
-    return out
+  async rooms (limit = Infinity, after?: string): Promise<RoomsPage> {
+    return pageOf([...this.#rooms.keys()], limit, after, (room) => {
+      const state = this.#rooms.get(room)
+      return state === undefined ? undefined : summaryOf(room, state)
+    })
   }
 
   async close (): Promise<void> {
-    this.#rooms.clear()
+    clearInterval(this.#sweeper)
+    for (const [room, state] of this.#rooms) this.#drop(room, state)
   }
 
+  /** The room's state, created when new; at MAX_ROOMS a new room first evicts an idle one, else RoomLimitError. */
   #state (room: string): RoomState {
     let state = this.#rooms.get(room)
     if (state === undefined) {
-      state = new RoomState(new History(this.#size))
+      if (this.#rooms.size >= this.#maxRooms) {
+        const victim = this.#empty > 0 ? this.#evictable() : undefined
+        if (victim === undefined) throw new RoomLimitError(`room limit reached (${this.#maxRooms} rooms, all with members)`)
+        this.#drop(victim[0], victim[1])
+      }
+      state = new RoomState(new History(this.#size, this.#budget), this.#now())
       this.#rooms.set(room, state)
+      this.#empty++
     }
     return state
+  }
+
+  /** The least recently active room without members, if any. */
+  #evictable (): [string, RoomState] | undefined {
+    for (const entry of this.#rooms) if (entry[1].members.size === 0) return entry
+    return undefined
+  }
+
+  /** Moves a room to the most recently active end. */
+  #touch (room: string, state: RoomState): void {
+    state.active = this.#now()
+    this.#rooms.delete(room)
+    this.#rooms.set(room, state)
+  }
+
+  /** A dropped room's history goes with it (and leaves the byte budget); a later resume gets a new epoch. */
+  #drop (room: string, state: RoomState): void {
+    state.history.clear()
+    if (state.members.size === 0) this.#empty--
+    this.#rooms.delete(room)
   }
 
   #expire (state: RoomState): void {
@@ -151,6 +239,10 @@ export class MemoryStore implements HubStore {
     if (member.userId !== undefined) ev.userId = member.userId
     this.#listener.presence(ev)
   }
+}
+
+function summaryOf (room: string, state: RoomState): RoomSummary {
+  return { room, members: state.members.size, seq: state.seq, epoch: state.epoch }
 }
 
 function namesOf (state: RoomState): string[] {

@@ -61,6 +61,13 @@ export interface RoomSummary {
   epoch: string
 }
 
+/** One page of the room listing, in room-name order. */
+export interface RoomsPage {
+  rooms: RoomSummary[]
+  /** the last room of this page when more may follow (pass it as `after` for the next page); else undefined */
+  next: string | undefined
+}
+
 export interface HubListener {
   /** a message accepted anywhere, to be delivered to this instance's members of `msg.room`;
    * `raw` is its JSON when the store already has it (no second serialisation) */
@@ -70,8 +77,13 @@ export interface HubListener {
 
 export interface HubStore {
   setListener (listener: HubListener): void
+  /** false when `room` is new and the store cannot take another (MAX_ROOMS, none evictable): refuse before joining */
+  canCreate (room: string): Promise<boolean>
   publish (room: string, draft: Draft): Promise<PublishResult>
+  /** The backlog for a member joining: creates the room's state (a new epoch) when it has none. */
   backlog (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog>
+  /** The same read for an outside reader: undefined, and nothing created, when the store holds no such room. */
+  peek (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog | undefined>
   /**
    * Adds a member; resolves with the member count after the join and their names — all of them up to the
    * presence cap, none above it (a big room's welcome must not cost O(members)).
@@ -79,7 +91,9 @@ export interface HubStore {
   join (room: string, member: Member): Promise<{ names: string[], count: number }>
   leave (room: string, member: Member): Promise<void>
   members (room: string): Promise<string[]>
-  summary (room: string): Promise<RoomSummary>
-  rooms (): Promise<RoomSummary[]>
+  /** undefined, and nothing created, when the store holds no such room */
+  summary (room: string): Promise<RoomSummary | undefined>
+  /** At most `limit` rooms whose names sort after `after`, in name order; never reads history. */
+  rooms (limit?: number, after?: string): Promise<RoomsPage>
   close (): Promise<void>
 }

@@ -7,13 +7,15 @@ function storeWith (overrides: Partial<HubStore>): { store: HubStore, real: Memo
   const real = new MemoryStore({ historySize: 10, historyTtlMs: 0 })
   const store: HubStore = {
     setListener: (l) => real.setListener(l),
+    canCreate: async (room) => await real.canCreate(room),
     publish: async (room, draft) => await real.publish(room, draft),
     backlog: async (room, since, epoch, limit) => await real.backlog(room, since, epoch, limit),
+    peek: async (room, since, epoch, limit) => await real.peek(room, since, epoch, limit),
     join: async (room, m) => await real.join(room, m),
     leave: async (room, m) => await real.leave(room, m),
     members: async (room) => await real.members(room),
     summary: async (room) => await real.summary(room),
-    rooms: async () => await real.rooms(),
+    rooms: async (limit, after) => await real.rooms(limit, after),
     close: async () => await real.close(),
     ...overrides
   }
@@ -31,7 +33,8 @@ t.test('a client that vanishes without FIN (stops reading and writing) is reaped
   const until = Date.now() + 3000
   while (app.registry.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 25))
   t.equal(app.registry.size, 0, 'gone from the registry')
-  t.same((await app.inject('/rooms/ghosts')).json().members, [], 'and from its room')
+  // its room, now without members and history, is gone altogether
+  t.equal((await app.inject('/rooms/ghosts')).statusCode, 404, 'and from its room')
 })
 
 t.test('an exception inside a message handler: logged, that socket closed with 1011, the rest live on', async (t) => {

@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import { build, connect, Frames, listen } from '../helper.js'
 import type { FastifyInstance } from 'fastify'
@@ -179,4 +180,36 @@ t.test('above PRESENCE_EVENTS_MAX_MEMBERS: no join frames, welcome gives the cou
   await a.frames.next((f) => f.text === 'after C')
   t.equal(a.frames.all('join').length, 1, 'no join frame for the third member')
   t.same((await app.inject('/rooms/big')).json().members, ['A', 'B', 'C'])
+})
+
+t.test('MAX_ROOMS: at the cap a new room evicts an empty one; when all have members the upgrade is 503 JSON', async (t) => {
+  const { app, port } = await listen(t, { MAX_ROOMS: '2', API_TOKEN: 'test-token-0123456789abcdef' })
+  const url = `ws://127.0.0.1:${port}`
+  const auth = { authorization: 'Bearer test-token-0123456789abcdef' }
+  t.equal((await app.inject({ method: 'POST', url: '/rooms/empty/messages', payload: { text: 'x' }, headers: auth })).statusCode, 201)
+  const one = await connect(t, `${url}/ws/chat/one`)
+  await one.frames.next('welcome')
+  const two = await connect(t, `${url}/ws/chat/two`)
+  await two.frames.next('welcome')
+  t.same((await app.inject('/rooms')).json().map((r: { room: string }) => r.room), ['one', 'two'], '"empty" was evicted for "two"')
+  // the refusal comes before any 101, with the JSON error body
+  const refused = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const req = request({ port, host: '127.0.0.1', path: '/ws/chat/three', headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } })
+    req.on('response', (res) => {
+      let body = ''
+      res.on('data', (d) => { body += String(d) })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('upgrade', () => reject(new Error('upgraded')))
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(refused.status, 503)
+  t.same(JSON.parse(refused.body), { statusCode: 503, error: 'Service Unavailable', message: 'room limit reached: try again later' })
+  const post = await app.inject({ method: 'POST', url: '/rooms/three/messages', payload: { text: 'x' }, headers: auth })
+  t.equal(post.statusCode, 503, 'an HTTP publish to a new room is refused too')
+  t.same(post.json(), { statusCode: 503, error: 'Service Unavailable', message: 'room limit reached: try again later' })
+  const again = await connect(t, `${url}/ws/chat/one`)
+  t.match(await again.frames.next('welcome'), { room: 'one' }, 'a held room still takes members')
+  t.equal((await app.inject('/rooms')).json().length, 2)
 })

@@ -48,8 +48,45 @@ t.test('rooms and history over HTTP', async (t) => {
   t.same(page.messages.map((m: { seq: number }) => m.seq), [3])
   t.equal((await app.inject('/rooms/bad%20name')).statusCode, 400)
   t.equal((await app.inject('/rooms/news/history?limit=0')).statusCode, 400)
-  const empty = (await app.inject('/rooms/nobody-here')).json()
-  t.match(empty, { room: 'nobody-here', members: [], seq: 0 })
+  const empty = await app.inject('/rooms/nobody-here')
+  t.equal(empty.statusCode, 404)
+  t.same(empty.json(), { statusCode: 404, error: 'Not Found', message: 'no room nobody-here' })
+})
+
+t.test('reads of rooms the hub does not hold are 404 and create nothing', async (t) => {
+  const app = await build(t)
+  const before = (await app.hub.store.rooms()).rooms.length
+  for (let i = 0; i < 300; i++) {
+    const detail = await app.inject(`/rooms/ghost-${i}`)
+    t.equal(detail.statusCode, 404)
+    t.same(detail.json(), { statusCode: 404, error: 'Not Found', message: `no room ghost-${i}` })
+    const hist = await app.inject(`/rooms/ghost-h${i}/history?since=5&epoch=x`)
+    t.equal(hist.statusCode, 404)
+    t.same(hist.json(), { statusCode: 404, error: 'Not Found', message: `no room ghost-h${i}` })
+  }
+  t.equal((await app.hub.store.rooms()).rooms.length, before, '600 reads of distinct names left the room count unchanged')
+  t.same((await app.inject('/rooms')).json(), [])
+})
+
+t.test('GET /rooms: a bare array, the next page in Link and X-Next-Cursor', async (t) => {
+  const app = await build(t, { API_TOKEN: TOKEN })
+  const auth = { authorization: `Bearer ${TOKEN}` }
+  for (const room of ['r3', 'r1', 'r2']) {
+    t.equal((await app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: 'x' }, headers: auth })).statusCode, 201)
+  }
+  const first = await app.inject('/rooms?limit=2')
+  t.match(first.json(), [{ room: 'r1', seq: 1, members: 0 }, { room: 'r2', seq: 1 }])
+  t.equal(first.json().length, 2)
+  t.equal(first.headers['x-next-cursor'], 'r2')
+  t.equal(first.headers.link, '</rooms?cursor=r2&limit=2>; rel="next"')
+  const second = await app.inject('/rooms?limit=2&cursor=r2')
+  t.match(second.json(), [{ room: 'r3' }])
+  t.equal(second.headers['x-next-cursor'], undefined, 'the last page has no next')
+  t.equal(second.headers.link, undefined)
+  t.equal((await app.inject('/rooms')).json().length, 3, 'the default limit (100) holds them all')
+  t.equal((await app.inject('/rooms?limit=1001')).statusCode, 400, 'limit above 1000')
+  t.equal((await app.inject('/rooms?limit=0')).statusCode, 400)
+  t.equal((await app.inject('/rooms?cursor=bad%20name')).statusCode, 400)
 })
 
 t.test('HTTP publish: token rules and broadcast like a member', async (t) => {

@@ -1,21 +1,22 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
-import { call, type Keys } from './client.js'
+import { pageNames } from '../rooms-page.js'
+import { call, touchRoom, type Keys } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
-import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary } from '../types.js'
+import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage } from '../types.js'
 
 export interface BrokerOptions {
   historySize: number
   historyTtlMs: number
+  /** a room with no members and no new message for this long expires (0 or unset = never) */
+  roomIdleTtlMs?: number | undefined
 }
 
 /** What the broker asks of presence. */
 export interface LocalRooms {
   /** true when this instance has members in `room`: only those rooms' events are delivered here */
   hasLocal (room: string): boolean
-  /** members of `room` across every instance */
-  count (room: string): Promise<number>
 }
 
 /**
@@ -67,10 +68,13 @@ export class Broker {
     if (draft.userId !== undefined) tail += `,"userId":${JSON.stringify(draft.userId)}`
     tail += '}'
     const keys = this.#keys
-    const [epoch, raw, dup] = await call(this.#cmd, async () => await this.#cmd.rtPublish(
-      keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
-      room, newEpoch(), head, tail, draft.cid ?? '', this.#opts.historySize, keys.channel
-    ))
+    const [[epoch, raw, dup]] = await call(this.#cmd, async () => await Promise.all([
+      this.#cmd.rtPublish(
+        keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
+        room, newEpoch(), head, tail, draft.cid ?? '', this.#opts.historySize, keys.channel
+      ),
+      touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
+    ]))
     return { message: JSON.parse(raw) as ChatMessage, epoch, duplicate: dup === 1 }
   }
 
@@ -78,6 +82,17 @@ export class Broker {
     const keys = this.#keys
     const [roomEpoch, seq, raws] = await call(this.#cmd, async () => await this.#cmd.rtBacklog(
       keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), newEpoch()))
+    return this.#backlogOf(roomEpoch, seq, raws, since, epoch, limit)
+  }
+
+  /** backlog() without creating anything: undefined when Redis holds no state for the room. */
+  async peek (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog | undefined> {
+    const keys = this.#keys
+    const reply = await call(this.#cmd, async () => await this.#cmd.rtPeek(keys.room(room, 'meta'), keys.room(room, 'hist')))
+    return reply === null ? undefined : this.#backlogOf(reply[0], reply[1], reply[2], since, epoch, limit)
+  }
+
+  #backlogOf (roomEpoch: string, seq: string, raws: string[], since: number | undefined, epoch: string | undefined, limit: number): Backlog {
     const cutoff = expiryCutoff(Date.now(), this.#opts.historyTtlMs)
     const held: Array<{ msg: ChatMessage }> = []
     for (const raw of raws) {
@@ -87,16 +102,48 @@ export class Broker {
     return backlogOf({ epoch: roomEpoch, seq: Number(seq), held }, since, epoch, limit)
   }
 
-  async summary (room: string): Promise<RoomSummary> {
-    const backlog = await this.backlog(room, undefined, undefined, 0)
-    const members = await this.#rooms.count(room)
-    return { room, members, seq: backlog.seq, epoch: backlog.epoch }
+  async summary (room: string): Promise<RoomSummary | undefined> {
+    return (await this.#summaries([room]))[0]
   }
 
-  async rooms (): Promise<RoomSummary[]> {
-    const rooms = await call(this.#cmd, async () => await this.#cmd.smembers(this.#keys.rooms))
-    const out: RoomSummary[] = []
-    for (const room of rooms.sort()) out.push(await this.summary(room))
+  /**
+   * A page of the listing: the room names (one SMEMBERS: names only), then, for the page's rooms only, epoch
+   * and seq from each meta hash and the member count, in one pipeline. History is never read. A listed room
+   * whose meta and members are both gone (expired) is left out and taken off the set.
+   */
+  async rooms (limit = Infinity, after?: string): Promise<RoomsPage> {
+    const names = await call(this.#cmd, async () => await this.#cmd.smembers(this.#keys.rooms))
+    const page = pageNames(names, limit, after)
+    const rooms: RoomSummary[] = []
+    for (const s of await this.#summaries(page.names)) if (s !== undefined) rooms.push(s)
+    return { rooms, next: page.more && page.names.length > 0 ? page.names[page.names.length - 1] : undefined }
+  }
+
+  async #summaries (names: string[]): Promise<Array<RoomSummary | undefined>> {
+    if (names.length === 0) return []
+    const keys = this.#keys
+    const pipe = this.#cmd.pipeline()
+    for (const room of names) pipe.hmget(keys.room(room, 'meta'), 'epoch', 'seq').hlen(keys.room(room, 'members'))
+    const replies = await call(this.#cmd, async () => await pipe.exec())
+    const out: Array<RoomSummary | undefined> = []
+    const gone: string[] = []
+    for (let i = 0; i < names.length; i++) {
+      const room = names[i] as string
+      const [metaErr, meta] = (replies?.[2 * i] ?? [null, null]) as [Error | null, Array<string | null> | null]
+      const [countErr, count] = (replies?.[2 * i + 1] ?? [null, 0]) as [Error | null, number]
+      if (metaErr !== null) throw metaErr
+      if (countErr !== null) throw countErr
+      const epoch = meta?.[0] ?? null
+      if (epoch === null) {
+        if (count === 0) gone.push(room)
+        out.push(undefined) // no state (never published, or expired): nothing to show, nothing made
+        continue
+      }
+      out.push({ room, members: count, seq: Number(meta?.[1] ?? 0), epoch })
+    }
+    // lazily, the set forgets rooms whose keys expired; a room re-created meanwhile is re-added by its next
+    // publish or join, so a racing SREM costs at most its absence from one listing
+    if (gone.length > 0) await this.#cmd.srem(keys.rooms, ...gone).catch(() => {})
     return out
   }
 

@@ -1,6 +1,7 @@
 // What the broker and presence share: the key layout, the connection settings and how a failed command is told.
 import { ReplyError, type Redis, type RedisOptions } from 'ioredis'
 import { UnavailableError } from '../errors.js'
+import type { ScriptedRedis } from './scripts.js'
 
 /** Every key and the channel, under one prefix (REDIS_PREFIX), so deployments can share one Redis. */
 export class Keys {
@@ -31,6 +32,16 @@ export class Keys {
   instMembers (id: string): string {
     return `${this.prefix}inst:${id}:members`
   }
+}
+
+/**
+ * Starts or stops a room's idle clock (touch.lua) when ROOM_IDLE_TTL_MS is on (> 0): its state expires once
+ * no member holds it. Sent without waiting on the command it follows: ioredis writes both at once, so it
+ * costs no round trip of its own.
+ */
+export async function touchRoom (cmd: ScriptedRedis, keys: Keys, room: string, idleTtlMs: number | undefined): Promise<void> {
+  if (idleTtlMs === undefined || idleTtlMs <= 0) return
+  await cmd.rtTouch(keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.room(room, 'members'), idleTtlMs)
 }
 
 /** Both connections: fail fast while disconnected, retry the connection forever in the background. */

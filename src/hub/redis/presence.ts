@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { call, type Keys } from './client.js'
+import { call, touchRoom, type Keys } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
 import type { Member, PresenceEvent } from '../types.js'
 
@@ -8,6 +8,8 @@ export interface PresenceOptions {
   presenceTtlMs: number
   /** above this many members a room sends no join/leave events and no names in the welcome */
   presenceMaxMembers?: number | undefined
+  /** a room with no members and no new message for this long expires (0 or unset = never) */
+  roomIdleTtlMs?: number | undefined
 }
 
 interface LocalMember { name: string, userId: string | undefined, refs: number }
@@ -78,7 +80,10 @@ export class Presence {
     local.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
     let added: number, count: number
     try {
-      [added, count] = await call(this.#cmd, async () => await this.#register(room, member.key, member.name, member.userId))
+      [[added, count]] = await call(this.#cmd, async () => await Promise.all([
+        this.#register(room, member.key, member.name, member.userId),
+        touchRoom(this.#cmd, this.#keys, room, this.#opts.roomIdleTtlMs)
+      ]))
     } catch (err) {
       this.#forget(room, member.key)
       throw err
@@ -93,8 +98,10 @@ export class Presence {
     if (mine === undefined || --mine.refs > 0) return
     this.#forget(room, member.key)
     const keys = this.#keys
-    const [value, count] = await call(this.#cmd, async () => await this.#cmd.rtLeave(
-      keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(this.instanceId), member.key, `${room}\n${member.key}`))
+    const [[value, count]] = await call(this.#cmd, async () => await Promise.all([
+      this.#cmd.rtLeave(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(this.instanceId), member.key, `${room}\n${member.key}`),
+      touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
+    ]))
     if (value !== null && count < (this.#opts.presenceMaxMembers ?? Infinity)) await this.#event('leave', room, memberFrom(member.key, value))
   }
 
@@ -128,7 +135,10 @@ export class Presence {
     const entries = await this.#cmd.smembers(keys.instMembers(id))
     for (const entry of entries) {
       const [room, key] = entry.split('\n') as [string, string]
-      const [value] = await this.#cmd.rtLeave(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(id), key, entry)
+      const [[value]] = await Promise.all([
+        this.#cmd.rtLeave(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(id), key, entry),
+        touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
+      ])
       if (value !== null) await this.#event('leave', room, memberFrom(key, value))
     }
     await this.#cmd.multi().del(keys.instMembers(id)).srem(keys.instances, id).exec()

@@ -11,6 +11,8 @@ type Args = Array<string | number>
 export type ScriptedRedis = Redis & {
   rtPublish (...args: Args): Promise<[epoch: string, raw: string, duplicate: number]>
   rtBacklog (...args: Args): Promise<[epoch: string, seq: string, raws: string[]]>
+  rtPeek (...args: Args): Promise<[epoch: string, seq: string, raws: string[]] | null>
+  rtTouch (...args: Args): Promise<number>
   rtJoin (...args: Args): Promise<[added: number, count: number]>
   rtLeave (...args: Args): Promise<[value: string | null, count: number]>
 }
@@ -19,6 +21,8 @@ export type ScriptedRedis = Redis & {
 const SCRIPTS = {
   rtPublish: { file: 'publish.lua', keys: 4 },
   rtBacklog: { file: 'backlog.lua', keys: 3 },
+  rtPeek: { file: 'peek.lua', keys: 2 },
+  rtTouch: { file: 'touch.lua', keys: 4 },
   rtJoin: { file: 'join.lua', keys: 4 },
   rtLeave: { file: 'leave.lua', keys: 3 }
 } as const

@@ -3,7 +3,7 @@ import { Broker } from './broker.js'
 import { CLIENT_OPTIONS, Keys } from './client.js'
 import { Presence } from './presence.js'
 import { defineScripts, type ScriptedRedis } from './scripts.js'
-import type { Backlog, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary } from '../types.js'
+import type { Backlog, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage } from '../types.js'
 
 export interface RedisStoreOptions {
   url: string
@@ -15,6 +15,8 @@ export interface RedisStoreOptions {
   presenceTtlMs: number
   /** above this many members a room sends no join/leave events and no names in the welcome */
   presenceMaxMembers?: number
+  /** a room with no members and no new message for this long expires with its history (0 or unset = never) */
+  roomIdleTtlMs?: number
   onError?: (err: Error) => void
 }
 
@@ -63,12 +65,21 @@ export class RedisStore implements HubStore {
     this.#broker.setListener(listener)
   }
 
+  /** MAX_ROOMS is not enforced on Redis yet (the memory store's eviction has no Redis counterpart). */
+  async canCreate (_room: string): Promise<boolean> {
+    return true
+  }
+
   async publish (room: string, draft: Draft): Promise<PublishResult> {
     return await this.#broker.publish(room, draft)
   }
 
   async backlog (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog> {
     return await this.#broker.backlog(room, since, epoch, limit)
+  }
+
+  async peek (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog | undefined> {
+    return await this.#broker.peek(room, since, epoch, limit)
   }
 
   async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
@@ -83,12 +94,12 @@ export class RedisStore implements HubStore {
     return await this.#presence.members(room)
   }
 
-  async summary (room: string): Promise<RoomSummary> {
+  async summary (room: string): Promise<RoomSummary | undefined> {
     return await this.#broker.summary(room)
   }
 
-  async rooms (): Promise<RoomSummary[]> {
-    return await this.#broker.rooms()
+  async rooms (limit?: number, after?: string): Promise<RoomsPage> {
+    return await this.#broker.rooms(limit, after)
   }
 
   async close (): Promise<void> {

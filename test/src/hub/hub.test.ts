@@ -4,7 +4,7 @@ import { ChatSession, Hub, type HubOptions } from '../../../src/hub/hub.js'
 import { UnavailableError } from '../../../src/hub/errors.js'
 import { backlogOf } from '../../../src/hub/history.js'
 import type {
-  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary
+  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage
 } from '../../../src/hub/types.js'
 import { framePayload } from '../../../src/protocol/frame.js'
 import { Connection, type SocketLike } from '../../../src/registry/connection.js'
@@ -68,7 +68,9 @@ class FakeStore implements HubStore {
   async leave (_room: string, member: Member): Promise<void> { this.left.push(member) }
   async members (): Promise<string[]> { return this.joined.map((m) => m.name) }
   async summary (room: string): Promise<RoomSummary> { return { room, members: this.joined.length, seq: this.seq, epoch: this.epoch } }
-  async rooms (): Promise<RoomSummary[]> { return [] }
+  async rooms (): Promise<RoomsPage> { return { rooms: [], next: undefined } }
+  async peek (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog> { return await this.backlog(room, since, epoch, limit) }
+  async canCreate (): Promise<boolean> { return true }
   async close (): Promise<void> {}
 }
 

@@ -96,7 +96,7 @@ t.test('presence: join/leave events, refcount per key, empty rooms forgotten', a
   t.same(await s.members('r'), ['Ann'])
   t.same(presence.map((e) => `${e.type}:${e.name}`), ['join:Ann', 'join:Bob', 'leave:Bob'])
   await s.leave('r', { key: 'a', name: 'Ann' })
-  t.same(await s.rooms(), [], 'a room with no members and no history is gone')
+  t.same((await s.rooms()).rooms, [], 'a room with no members and no history is gone')
 })
 
 t.test('presence cap: above it no join/leave events and no names, the count stays right', async (t) => {
@@ -110,4 +110,152 @@ t.test('presence cap: above it no join/leave events and no names, the count stay
   await s.leave('big', { key: 'b', name: 'B' })
   t.same(presence.map((e) => `${e.type}:${e.name}`), ['join:A', 'join:B', 'leave:B'], 'silent above the cap')
   t.same(await s.members('big'), ['A'], 'members() still tells everything')
+})
+
+t.test('reads never create state: summary and peek of an unknown room are undefined and add no room', async (t) => {
+  const { s } = store()
+  await s.publish('kept', { from: 'x', text: 'hi' })
+  for (let i = 0; i < 600; i++) {
+    t.equal(await s.summary(`ghost${i}`), undefined)
+    t.equal(await s.peek(`ghost${i}`, 3, 'e'), undefined)
+    t.same(await s.members(`ghost${i}`), [])
+  }
+  t.same((await s.rooms()).rooms.map((r) => r.room), ['kept'], 'the store holds the one room it held')
+  const kept = await s.peek('kept', 0)
+  t.same(kept?.messages.map((m) => m.text), ['hi'])
+  t.match(await s.summary('kept'), { room: 'kept', members: 0, seq: 1 })
+})
+
+t.test('rooms are listed in name order, a page at a time, the cursor the last name', async (t) => {
+  const { s } = store()
+  const names = ['b', 'a', 'd', 'c', 'e']
+  for (const n of names) await s.publish(n, { from: 'x', text: n })
+  const first = await s.rooms(2)
+  t.same(first.rooms.map((r) => r.room), ['a', 'b'])
+  t.equal(first.next, 'b')
+  await s.publish('bb', { from: 'x', text: 'new after the cursor' })
+  const second = await s.rooms(2, first.next)
+  t.same(second.rooms.map((r) => r.room), ['bb', 'c'], 'a room made meanwhile after the cursor shows up')
+  const last = await s.rooms(2, 'c')
+  t.same(last.rooms.map((r) => r.room), ['d', 'e'])
+  t.equal(last.next, undefined, 'no next page after the last room')
+  t.same((await s.rooms(10, 'zzz')).rooms, [])
+  t.same((await s.rooms()).rooms.length, 6, 'no limit: every room')
+})
+
+t.test('idle rooms go: no members and no message for ROOM_IDLE_TTL_MS drops the room and its history', async (t) => {
+  let now = 1000
+  const s = new MemoryStore({ historySize: 10, historyTtlMs: 0, roomIdleTtlMs: 500, now: () => now })
+  t.teardown(() => s.close())
+  s.setListener({ message () {}, presence () {} })
+  const first = await s.publish('quiet', { from: 'x', text: 'old' })
+  await s.publish('busy', { from: 'x', text: 'b' })
+  await s.join('held', { key: 'k', name: 'K' })
+  now += 400
+  await s.publish('busy', { from: 'x', text: 'b2' })
+  s.sweep()
+  t.ok(await s.summary('quiet'), 'not idle long enough yet')
+  now += 101
+  s.sweep()
+  t.equal(await s.summary('quiet'), undefined, 'idle for the TTL: dropped')
+  t.ok(await s.summary('busy'), 'a message 101 ms ago keeps it')
+  t.ok(await s.summary('held'), 'a room with members never goes idle')
+  now += 10_000
+  await s.leave('held', { key: 'k', name: 'K' })
+  await s.publish('held', { from: 'x', text: 'after' })
+  await s.leave('nobody', { key: 'z', name: 'Z' })
+  s.sweep()
+  t.ok(await s.summary('held'), 'the idle clock started when the room last saw activity')
+  t.equal(await s.summary('busy'), undefined)
+  const resumed = await s.backlog('quiet', 1, first.epoch)
+  t.equal(resumed.truncated, true, 'a resume of a dropped room is told it lost messages')
+  t.not(resumed.epoch, first.epoch, 'a new epoch')
+})
+
+t.test('the idle sweep runs on a timer that does not hold the process open, and stops on close', async (t) => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  const before = timers()
+  const s = new MemoryStore({ historySize: 10, historyTtlMs: 0, roomIdleTtlMs: 100 })
+  t.equal(timers(), before, 'unref\'d: it keeps nothing alive')
+  s.setListener({ message () {}, presence () {} })
+  await s.publish('r', { from: 'x', text: 'y' })
+  while (await s.summary('r') !== undefined) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.pass('dropped by the timer, no sweep() call needed')
+  await s.close()
+  await s.close()
+  t.pass('close twice is fine')
+})
+
+t.test('MAX_ROOMS: a new room evicts the least recently active room without members, else is refused', async (t) => {
+  let now = 0
+  const s = new MemoryStore({ historySize: 10, historyTtlMs: 0, maxRooms: 3, now: () => ++now })
+  s.setListener({ message () {}, presence () {} })
+  await s.publish('a', { from: 'x', text: 'a' })
+  const b = await s.publish('b', { from: 'x', text: 'b' })
+  await s.publish('c', { from: 'x', text: 'c' })
+  await s.publish('a', { from: 'x', text: 'a2' }) // a is now the most recently active
+  t.equal(await s.canCreate('d'), true)
+  await s.publish('d', { from: 'x', text: 'd' })
+  t.same((await s.rooms()).rooms.map((r) => r.room), ['a', 'c', 'd'], 'b, the least recently active, was evicted')
+  await s.join('a', { key: '1', name: 'A' })
+  await s.join('c', { key: '2', name: 'C' })
+  await s.join('d', { key: '3', name: 'D' })
+  t.equal(await s.canCreate('e'), false, 'every held room has members')
+  t.equal(await s.canCreate('a'), true, 'a held room is always fine')
+  await t.rejects(s.publish('e', { from: 'x', text: 'e' }), { name: 'RoomLimitError', statusCode: 503 })
+  await t.rejects(s.join('e', { key: '4', name: 'E' }), { name: 'RoomLimitError' })
+  t.equal((await s.rooms()).rooms.length, 3, 'nothing was created')
+  await s.leave('c', { key: '2', name: 'C' })
+  t.equal(await s.canCreate('e'), true)
+  await s.join('e', { key: '4', name: 'E' })
+  t.same((await s.rooms()).rooms.map((r) => r.room), ['a', 'd', 'e'], 'c went when its last member left and a room was needed')
+  await s.leave('a', { key: '1', name: 'A' })
+  const back = await s.backlog('b', 1, b.epoch)
+  t.equal(back.truncated, true, 'a resume of an evicted room is told it lost messages')
+  t.same((await s.rooms()).rooms.map((r) => r.room), ['b', 'd', 'e'])
+})
+
+t.test('HISTORY_MAX_BYTES: held bytes across rooms stay under the cap, the globally oldest go first', async (t) => {
+  const s = new MemoryStore({ historySize: 100, historyTtlMs: 0, historyMaxBytes: 1000 })
+  const raws: string[] = []
+  s.setListener({ message: (_m, raw) => { if (raw !== undefined) raws.push(raw) }, presence () {} })
+  const rooms = ['p', 'q', 'r']
+  let peak = 0
+  for (let i = 0; i < 60; i++) {
+    await s.publish(rooms[i % 3] as string, { from: 'x', text: `é${i}`.repeat(1 + (i % 4)) })
+    peak = Math.max(peak, s.heldBytes)
+  }
+  t.ok(peak <= 1000, `held bytes never over the cap (peak ${peak})`)
+  t.equal(raws.length, 60, 'the listener got each message serialised once')
+  let held = 0
+  for (const room of rooms) {
+    for (const m of (await s.peek(room))?.messages ?? []) held += Buffer.byteLength(JSON.stringify(m))
+  }
+  t.equal(held, s.heldBytes, 'the counter is the UTF-8 JSON bytes of what is held')
+  // what is held is a suffix of what was published: every message after the oldest held one is held
+  const all = raws.map((r) => JSON.parse(r) as { room: string, seq: number })
+  let kept = 0
+  for (const room of rooms) kept += (await s.peek(room))?.messages.length ?? 0
+  const tail = all.slice(all.length - kept)
+  for (const m of tail) {
+    const b = await s.peek(m.room)
+    t.ok(b?.messages.some((x) => x.seq === m.seq), `${m.room}#${m.seq} is held`)
+  }
+  const p = await s.peek('p', 1, (await s.peek('p'))?.epoch)
+  t.equal(p?.truncated, true, 'a resume from the start of p is told that messages went')
+  t.ok(kept < 60 && kept > 0)
+})
+
+t.test('the byte budget forgets what left history another way; one message over the cap is not held', async (t) => {
+  const s = new MemoryStore({ historySize: 2, historyTtlMs: 0, historyMaxBytes: 1024, roomIdleTtlMs: 0 })
+  s.setListener({ message () {}, presence () {} })
+  for (let i = 0; i < 5000; i++) await s.publish('r', { from: 'x', text: 'm' })
+  const two = (await s.peek('r'))?.messages ?? []
+  t.equal(two.length, 2)
+  t.equal(s.heldBytes, Buffer.byteLength(JSON.stringify(two[0])) + Buffer.byteLength(JSON.stringify(two[1])))
+  await s.publish('big', { from: 'x', text: 'y'.repeat(2000) })
+  t.same((await s.peek('big'))?.messages, [], 'a message larger than the cap alone is sent, not held')
+  t.ok(s.heldBytes <= 1024)
+  await s.close()
+  t.equal(s.heldBytes, 0, 'dropped rooms give their bytes back')
 })
