@@ -1,5 +1,5 @@
 import t from 'tap'
-import { IntervalGroups } from '../../src/time/interval-groups.js'
+import { IntervalGroups } from '../../../src/time/interval-groups.js'
 
 t.test('one timer per interval, gone with its last member', async (t) => {
   const ticks: number[] = []

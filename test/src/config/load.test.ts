@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config/load.js'
+import { ConfigError, loadConfig } from '../../../src/config/load.js'
 
 t.test('defaults match the documented contract', async (t) => {
   const c = loadConfig({})
@@ -82,4 +82,17 @@ t.test('ALLOWED_ORIGINS are normalised origins', async (t) => {
     ['https://a.example.com', 'http://b.example:8080'])
   t.same(loadConfig({ ALLOWED_ORIGINS: '*' }).ALLOWED_ORIGINS, ['*'])
   t.throws(() => loadConfig({ ALLOWED_ORIGINS: 'not an origin' }), /invalid ALLOWED_ORIGINS/)
+})
+
+t.test('AUTH_MAX_TOKEN_TTL_S: a day by default, an integer of 1 s to a year, else the boot stops naming it', async (t) => {
+  t.equal(loadConfig({}).AUTH_MAX_TOKEN_TTL_S, 86_400)
+  t.equal(loadConfig({ AUTH_MAX_TOKEN_TTL_S: ' 900 ' }).AUTH_MAX_TOKEN_TTL_S, 900)
+  t.equal(loadConfig({ AUTH_MAX_TOKEN_TTL_S: '31536000' }).AUTH_MAX_TOKEN_TTL_S, 31_536_000)
+  for (const value of ['0', '-5', 'a day', '31536001']) {
+    let error: unknown
+    try { loadConfig({ AUTH_MAX_TOKEN_TTL_S: value }) } catch (err) { error = err }
+    t.ok(error instanceof ConfigError, `${value} is refused`)
+    const message = (error as Error).message
+    t.ok(message.startsWith(`invalid AUTH_MAX_TOKEN_TTL_S=${JSON.stringify(value)}: `) && !message.includes('\n'), message)
+  }
 })
