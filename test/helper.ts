@@ -116,3 +116,15 @@ export async function closed (ws: WebSocket, timeoutMs = 5000): Promise<[number,
   clearTimeout(timer)
   return [code, String(reason)]
 }
+
+/**
+ * Polls `check` until it holds, for conditions that raise no event the test can listen to (a server-side count, a
+ * file, a log line); fails after `timeoutMs` naming what it waited for.
+ */
+export async function waitFor (check: () => boolean | Promise<boolean>, what = 'a condition', timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}

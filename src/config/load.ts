@@ -10,15 +10,22 @@ export class ConfigError extends Error {
 
 type Source = Record<string, string | undefined>
 
+const INTEGER = /^[+-]?\d+$/
+
 /**
  * Validates settings from the environment (or any string map) and returns the typed config.
  * Throws ConfigError with one line naming the variable on bad input.
  */
 export function loadConfig (source: Source): Config {
   const raw: Record<string, unknown> = {}
-  for (const key of Object.keys(EnvSchema.properties)) {
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
     const value = source[key]
-    if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
+    if (value === undefined || value.trim() === '') continue
+    raw[key] = value.trim()
+    // Value.Convert reads an Integer with parseInt (PORT=80.9 would become 80, 1e2 would become 1): digits only
+    if ((schema as { type?: unknown }).type === 'integer' && !INTEGER.test(value.trim())) {
+      throw new ConfigError(`invalid ${key}=${JSON.stringify(value)}: Expected integer`)
+    }
   }
   const withDefaults = Value.Default(EnvSchema, raw)
   const converted = Value.Convert(EnvSchema, withDefaults)

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { SignJWT, base64url } from 'jose'
 import WebSocket from 'ws'
-import { Frames, build, captureLogs, closed, connect, listen, upgradeStatus } from '../helper.js'
+import { Frames, build, captureLogs, closed, connect, listen, upgradeStatus, waitFor } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { mint } from '../../src/token.js'
 
@@ -185,7 +185,8 @@ t.test('refresh before expiry keeps the socket open; a token for another user do
   t.ok(Number(refreshed.exp) > now() + 3000, 'the new exp')
   time.ws.send(JSON.stringify({ type: 'refresh', token: fresh }))
   t.match(await time.frames.next('refreshed'), { exp: refreshed.exp }, 'time sockets refresh too')
-  // past the first token's exp, both are still open
+  // past the first token's exp, both are still open: the point of the test is time passing, so this wait is fixed;
+  // the ping below is the positive marker (a close sent at the old exp would have arrived before its pong)
   await new Promise((resolve) => setTimeout(resolve, 2600))
   t.equal(chat.ws.readyState, WebSocket.OPEN, 'chat still open after the old exp')
   t.equal(time.ws.readyState, WebSocket.OPEN, 'time still open after the old exp')
@@ -319,8 +320,11 @@ t.test('an upgrade abandoned before its handler runs gives its cap slot back', a
   const { connect: tcpConnect } = await import('node:net')
   const app = await buildApp(testConfig({ MAX_CONNECTIONS_PER_IP: '2' }))
   t.teardown(() => app.close())
-  // hold every upgrade between the cap check (onRequest) and the handler, long enough to hang up
-  app.addHook('preHandler', async (req) => { if (req.ws) await new Promise((resolve) => setTimeout(resolve, 300)) })
+  // hold every upgrade between the cap check (onRequest) and the handler until the clients have hung up
+  let held = 0
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  app.addHook('preHandler', async (req) => { if (req.ws) { held++; await released } })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as { port: number }).port
   const hangUps = []
@@ -331,14 +335,15 @@ t.test('an upgrade abandoned before its handler runs gives its cap slot back', a
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
     hangUps.push(sock)
   }
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await waitFor(() => held === 2, 'both upgrades held before their handler')
   t.equal(app.limits.countByAddress('127.0.0.1'), 2, 'two upgrades under way hold the two slots')
   t.equal(await upgradeStatus(`ws://127.0.0.1:${port}/ws/echo`), 429, 'so a third is refused')
   for (const sock of hangUps) sock.destroy() // the clients give up before their upgrades are handled
+  await Promise.all(hangUps.map(async (sock) => { if (!sock.closed) await once(sock, 'close') }))
+  release()
   // Node does not read an upgrading socket until ws takes it, so the hang-up is seen once the held
   // upgrade reaches its handler; then the slot comes back
-  const until = Date.now() + 3000
-  while (app.limits.countByAddress('127.0.0.1') > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+  await waitFor(() => app.limits.countByAddress('127.0.0.1') === 0, 'both cap slots given back')
   t.equal(app.limits.countByAddress('127.0.0.1'), 0, 'both slots came back')
   t.equal(app.registry.size, 0, 'and nothing is left in the registry')
   const a = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)

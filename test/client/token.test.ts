@@ -2,6 +2,7 @@ import t from 'tap'
 import { closeAction, newTokenAction, refreshFrame, ticketAnswer, tokenFrame, withTicket, withToken } from '../../src/client/token.js'
 import { RealtimeSocket, type StateDetail } from '../../src/client/realtime-socket.js'
 import { ChatClient } from '../../src/client/chat-client.js'
+import { waitFor } from '../helper.js'
 
 t.test('withToken: appended URL-encoded, only when there is one', async (t) => {
   t.equal(withToken('ws://h/ws/time', 'a.b-c_d'), 'ws://h/ws/time?token=a.b-c_d')
@@ -172,7 +173,7 @@ t.test('a refusal of a token replaced while the probe ran: try the new one', asy
   time.connect()
   last().serverClose(1006, '') // refused handshake
   time.setToken('T2') // before the probe answers
-  await new Promise((resolve) => setTimeout(resolve, 10))
+  await waitFor(() => FakeWS.all.length === 2, 'a second socket')
   t.equal(FakeWS.all.length, 2)
   t.equal(last().url, 'ws://h/ws/time?token=T2')
   t.equal(time.refused, undefined)

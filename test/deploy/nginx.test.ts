@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import WebSocket from 'ws'
-import { closed, connect, listen, upgradeStatus } from '../helper.js'
+import { closed, connect, listen, upgradeStatus, waitFor } from '../helper.js'
 import { ROOT, startServer, type ServerProcess } from '../server-process.js'
 import { RedisServer, requireRedis } from '../redis/redis-server.js'
 import { NGINX, requireNginx, startNginx } from './nginx.js'
@@ -14,15 +14,15 @@ const TOKEN = 'test-token-0123456789abcdef'
 
 /** the instance whose log shows connection `id`, and the ip it logged (the line may trail the welcome through the pipe) */
 async function whereIs (instances: ServerProcess[], id: unknown): Promise<{ index: number, ip: unknown }> {
-  const until = Date.now() + 5000
-  while (Date.now() < until) {
+  let found = { index: -1, ip: undefined as unknown }
+  await waitFor(() => {
     for (const [index, inst] of instances.entries()) {
       const line = inst.lines.find((l) => l.msg === 'ws connected' && l.connId === id)
-      if (line !== undefined) return { index, ip: line.ip }
+      if (line !== undefined) found = { index, ip: line.ip }
     }
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return { index: -1, ip: undefined }
+    return found.index !== -1
+  }, `the log line of connection ${String(id)}`)
+  return found
 }
 
 t.test('behind nginx', async (t) => {
@@ -74,10 +74,10 @@ t.test('behind nginx', async (t) => {
     sock.ws.close()
     await once(sock.ws, 'close')
     let log = ''
-    for (let i = 0; i < 100 && !log.includes('/ws/echo'); i++) { // nginx logs a WebSocket when it ends
-      await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => { // nginx logs a WebSocket when it ends
       log = readFileSync(proxy.accessLog, 'utf8')
-    }
+      return log.includes('/ws/echo')
+    }, 'nginx to log the upgrade')
     t.match(log, /"GET \/ws\/echo HTTP\/1\.1" 101/, 'the upgrade is logged')
     t.notOk(log.includes('c2VjcmV0LXBheWxvYWQ') || log.includes('token='), 'without its query string')
   })

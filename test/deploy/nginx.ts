@@ -4,6 +4,7 @@ import { connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import { waitFor } from '../helper.js'
 import { ROOT, requireTool } from '../server-process.js'
 import { freePort } from '../redis/redis-server.js'
 
@@ -55,12 +56,10 @@ http {
     if (child.exitCode === null) child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   })
-  const until = Date.now() + 10_000
-  while (!(await canConnect(port))) {
+  await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`)
-    if (Date.now() > until) throw new Error(`nginx did not listen: ${stderr}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
+    return await canConnect(port)
+  }, `nginx to listen on ${port}`, 10_000)
   return { port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, child, accessLog: join(dir, 'access.log') }
 }
 

@@ -21,7 +21,7 @@ function storeWith (overrides: Partial<HubStore>): { store: HubStore, real: Memo
   }
   return { store, real }
 }
-import { captureLogs, closed, connect, listen } from '../helper.js'
+import { captureLogs, closed, connect, listen, waitFor } from '../helper.js'
 import { rawConnect } from './raw.js'
 
 t.test('a client that vanishes without FIN (stops reading and writing) is reaped by the heartbeat', async (t) => {
@@ -30,8 +30,7 @@ t.test('a client that vanishes without FIN (stops reading and writing) is reaped
   ghost.socket.pause() // no reads, no writes, no FIN: a half-open peer
   t.teardown(() => ghost.destroy())
   t.equal(app.registry.size, 1)
-  const until = Date.now() + 3000
-  while (app.registry.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 25))
+  await waitFor(() => app.registry.size === 0, 'the heartbeat to reap the ghost')
   t.equal(app.registry.size, 0, 'gone from the registry')
   // its room, now without members and history, is gone altogether
   t.equal((await app.inject('/rooms/ghosts')).statusCode, 404, 'and from its room')
@@ -63,7 +62,7 @@ t.test('a message sent right after the open, before the welcome is out, is proce
   // a store whose join is slow (like a remote backplane): the handler is still setting up when frames arrive
   const { store: slowJoin, real } = storeWith({})
   slowJoin.join = async (room, m) => {
-    await new Promise((resolve) => setTimeout(resolve, 150))
+    await new Promise((resolve) => setTimeout(resolve, 150)) // the slow backend itself, not a wait in the test
     return await real.join(room, m)
   }
   const { ws: base } = await listen(t, {}, { store: slowJoin })

@@ -74,8 +74,12 @@ t.test('handshake abuse', async (t) => {
     const c = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)
     let closedEarly = false
     c.ws.once('close', () => { closedEarly = true })
-    await new Promise((resolve) => setTimeout(resolve, 2500)) // > requestTimeout (1.5 s) + check interval
+    // the point of the test is time passing: a fixed wait past requestTimeout (1.5 s) + its check interval
+    await new Promise((resolve) => setTimeout(resolve, 2500))
     t.equal(closedEarly, false)
     t.equal(c.ws.readyState, WebSocket.OPEN)
+    const reply = once(c.ws, 'message')
+    c.ws.send('still here')
+    t.equal(String((await reply)[0]), 'still here', 'and still answers')
   })
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import WebSocket from 'ws'
-import { closed, connect, listen, upgradeStatus, captureLogs } from '../helper.js'
+import { closed, connect, listen, upgradeStatus, captureLogs, waitFor } from '../helper.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 const METRICS = 'metrics-token-0123456789'
@@ -37,13 +37,17 @@ t.test('metrics move as expected after a scripted session', async (t) => {
   t.equal(await upgradeStatus(`${base}/ws/echo`, { origin: 'https://evil.example' }), 403)
   t.equal(await upgradeStatus(`${base}/ws/chat/bad%20room`), 400)
   t.equal(await upgradeStatus(`${base}/nowhere`), 404)
-  const silent = await connect(t, `${base}/ws/time`, { autoPong: false })
-  // reaped by the heartbeat, which under load may already have happened by the time open was seen
-  if (silent.ws.readyState !== WebSocket.CLOSED) await once(silent.ws, 'close')
+  const silent = new WebSocket(`${base}/ws/time`, { autoPong: false })
+  t.teardown(() => silent.terminate())
+  // listen before open: the heartbeat may reap it before the test would get round to waiting
+  const reaped = once(silent, 'close')
+  await once(silent, 'open')
+  await reaped
   const bye = closed(echo.ws)
   echo.ws.close(4001, 'done')
   await bye
-  await new Promise((resolve) => setTimeout(resolve, 50)) // let the server see the close handshake finish
+  // the server counts a close when its own socket emits close, which may trail the client's by a moment
+  await waitFor(() => app.registry.size === 2, 'only the two chat sockets left on the server')
 
   const res = await app.inject('/metrics')
   t.equal(res.statusCode, 200)
@@ -85,8 +89,7 @@ t.test('close codes chosen by clients make a handful of series, not one per code
     }))
   }
   // the server counts a close when its own socket emits close, which may trail the client's by a moment
-  const until = Date.now() + 5000
-  while (app.registry.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+  await waitFor(() => app.registry.size === 0, 'every echo socket closed on the server')
   const m = parse((await app.inject('/metrics')).body)
   const series = [...m.keys()].filter((k) => k.startsWith('rt_connections_closed_total{'))
   t.same(series.sort(), ['rt_connections_closed_total{route="echo",code="3xxx"}', 'rt_connections_closed_total{route="echo",code="4xxx"}'])
@@ -180,7 +183,7 @@ t.test('log lines: JSON with connection ids and request ids; message text only a
     const done = closed(c.ws)
     c.ws.close()
     await done
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitFor(() => lines.some((l) => l.msg === 'ws closed'), 'the server\'s close log line')
     const withText = lines.filter((l) => JSON.stringify(l).includes('a secret message text'))
     if (level === 'info') {
       t.equal(withText.length, 0, 'no message text at info')

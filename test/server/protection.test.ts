@@ -1,6 +1,6 @@
 import t from 'tap'
 import WebSocket from 'ws'
-import { closed, connect, listen, captureLogs } from '../helper.js'
+import { closed, connect, listen, captureLogs, waitFor } from '../helper.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 
@@ -105,7 +105,7 @@ t.test('a client that never reads is closed as a slow consumer; the others get e
   t.equal(slowConn!.endedBy, 'slow consumer')
   t.ok(maxBuffered <= limit + 64 * 1024, `server-side backlog for the stuck socket stayed bounded (max ${maxBuffered} B)`)
   t.ok(heapAfter - heapBefore < 96 * 1024 * 1024, `heap grew ${((heapAfter - heapBefore) / 1e6).toFixed(1)} MB for a 30 MB flood (bound 96 MB)`)
-  while (app.registry.size > 2) await new Promise((resolve) => setTimeout(resolve, 20))
+  await waitFor(() => app.registry.size === 2, 'the slow consumer gone from the registry')
   t.equal(app.registry.size, 2, 'the slow consumer is gone from the registry')
 })
 

@@ -22,15 +22,22 @@ t.test('SIGTERM: sockets closed with 1001, process exits 0', async (t) => {
 })
 
 t.test('SIGTERM with a peer that never answers the close: exit within SHUTDOWN_TIMEOUT_MS', async (t) => {
-  const { child, port } = await startServer(t, { SHUTDOWN_TIMEOUT_MS: '2000' })
+  const timeoutMs = 2000
+  const { child, port, lines } = await startServer(t, { SHUTDOWN_TIMEOUT_MS: String(timeoutMs) })
   const stuck = await connect(t, `ws://127.0.0.1:${port}/ws/echo`)
   ;(stuck.ws as unknown as { _socket: { pause (): void } })._socket.pause() // never reads the close frame
-  const started = Date.now()
   const exited = once(child, 'exit')
   child.kill('SIGTERM')
   const [code] = await exited
-  t.equal(code, 0)
-  t.ok(Date.now() - started < 2000 + 1000, `exited in ${Date.now() - started} ms`)
+  const exitSeen = Date.now()
+  t.equal(code, 0, 'the stuck peer was terminated after the grace period, not by the forced exit')
+  // the contract counts from the moment the process starts shutting down (its own log line), not from kill():
+  // signal delivery and seeing the exit take a moment of their own on a loaded machine, hence the margin.
+  // A peer that held shutdown would keep the process up for ws's 30 s close timeout.
+  const start = lines.find((l) => l.msg === 'shutting down')
+  t.type(start?.time, 'number', 'the shutdown was logged')
+  const took = exitSeen - Number(start?.time)
+  t.ok(took < timeoutMs + 3000, `exited ${took} ms after it began shutting down (SHUTDOWN_TIMEOUT_MS ${timeoutMs} + 3000 ms margin)`)
 })
 
 t.test('bad settings stop the boot with one line naming the variable', async (t) => {

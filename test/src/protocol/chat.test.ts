@@ -1,5 +1,5 @@
 import t from 'tap'
-import { codePointLength, parseClientFrame, parseName } from '../../src/protocol/chat.js'
+import { codePointLength, parseClientFrame, parseName } from '../../../src/protocol/chat.js'
 
 t.test('plain text and non-object JSON are message text', async (t) => {
   t.same(parseClientFrame('hello', 100), { type: 'message', text: 'hello', cid: undefined })

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { IntervalGroups } from '../../src/time/interval-groups.js'
+import { IntervalGroups } from '../../../src/time/interval-groups.js'
+import { waitFor } from '../../helper.js'
 
 t.test('one timer per interval, gone with its last member', async (t) => {
   const ticks: number[] = []
@@ -8,7 +9,7 @@ t.test('one timer per interval, gone with its last member', async (t) => {
   g.add(100, 'a'); g.add(100, 'b'); g.add(250, 'c')
   t.equal(g.timers, 2)
   t.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, timersBefore + 2)
-  await new Promise((resolve) => setTimeout(resolve, 120))
+  await waitFor(() => ticks.includes(100 * 1000 + 2), 'a tick of the 100 ms group')
   t.ok(ticks.includes(100 * 1000 + 2), 'one tick fans out to both members')
   g.delete(100, 'a')
   t.equal(g.timers, 2)

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import t from 'tap'
-import { ConnectionRegistry } from '../../src/registry/registry.js'
-import { OPEN, TEXT, type SocketLike } from '../../src/registry/connection.js'
-import { SlotCounts } from '../../src/registry/caps.js'
-import { textFrame } from '../../src/protocol/frame.js'
+import { ConnectionRegistry } from '../../../src/registry/registry.js'
+import { OPEN, TEXT, type SocketLike } from '../../../src/registry/connection.js'
+import { SlotCounts } from '../../../src/registry/caps.js'
+import { textFrame } from '../../../src/protocol/frame.js'
 
 class FakeSocket extends EventEmitter implements SocketLike {
   readyState = OPEN

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config/load.js'
+import { ConfigError, loadConfig } from '../../../src/config/load.js'
 
 t.test('defaults match the documented contract', async (t) => {
   const c = loadConfig({})
@@ -57,6 +57,18 @@ t.test('bad values name the variable in one line', async (t) => {
   }
 })
 
+t.test('an Integer setting takes digits only: a fraction stops the boot instead of being truncated', async (t) => {
+  const cases: Array<[string, string]> = [['PORT', '80.9'], ['HISTORY_SIZE', '1.5'], ['HISTORY_SIZE', ' 2.5 '], ['HISTORY_SIZE', '1e2'], ['HISTORY_SIZE', '2.0'],
+    ['MAX_CONNECTIONS', '0x10'], ['AUTH_MAX_TOKEN_TTL_S', '-0.5'], ['PORT', 'abc']]
+  for (const [name, value] of cases) {
+    t.throws(() => loadConfig({ [name]: value }), new ConfigError(`invalid ${name}=${JSON.stringify(value)}: Expected integer`), `${name}=${value}`)
+  }
+  t.equal(loadConfig({ PORT: '80' }).PORT, 80, 'a whole number still passes')
+  t.equal(loadConfig({ HISTORY_SIZE: '+7' }).HISTORY_SIZE, 7, 'with a sign too')
+  t.throws(() => loadConfig({ HISTORY_SIZE: '-1' }), /^invalid HISTORY_SIZE="-1": /, 'and the range check still applies')
+  t.equal(loadConfig({ CHAT_RATE_PER_SEC: '2.5' }).CHAT_RATE_PER_SEC, 2.5, 'a Number setting keeps its fraction')
+})
+
 t.test('TRUST_PROXY: addresses, CIDRs and range names; off by default', async (t) => {
   for (const v of ['false', 'FALSE', '', ' ', ',']) t.equal(loadConfig({ TRUST_PROXY: v }).TRUST_PROXY, false, JSON.stringify(v))
   t.same(loadConfig({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).TRUST_PROXY, ['127.0.0.1', '10.0.0.0/8', '::1'])
@@ -82,4 +94,17 @@ t.test('ALLOWED_ORIGINS are normalised origins', async (t) => {
     ['https://a.example.com', 'http://b.example:8080'])
   t.same(loadConfig({ ALLOWED_ORIGINS: '*' }).ALLOWED_ORIGINS, ['*'])
   t.throws(() => loadConfig({ ALLOWED_ORIGINS: 'not an origin' }), /invalid ALLOWED_ORIGINS/)
+})
+
+t.test('AUTH_MAX_TOKEN_TTL_S: a day by default, an integer of 1 s to a year, else the boot stops naming it', async (t) => {
+  t.equal(loadConfig({}).AUTH_MAX_TOKEN_TTL_S, 86_400)
+  t.equal(loadConfig({ AUTH_MAX_TOKEN_TTL_S: ' 900 ' }).AUTH_MAX_TOKEN_TTL_S, 900)
+  t.equal(loadConfig({ AUTH_MAX_TOKEN_TTL_S: '31536000' }).AUTH_MAX_TOKEN_TTL_S, 31_536_000)
+  for (const value of ['0', '-5', 'a day', '31536001']) {
+    let error: unknown
+    try { loadConfig({ AUTH_MAX_TOKEN_TTL_S: value }) } catch (err) { error = err }
+    t.ok(error instanceof ConfigError, `${value} is refused`)
+    const message = (error as Error).message
+    t.ok(message.startsWith(`invalid AUTH_MAX_TOKEN_TTL_S=${JSON.stringify(value)}: `) && !message.includes('\n'), message)
+  }
 })

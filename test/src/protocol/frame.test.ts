@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import fc from 'fast-check'
 import t from 'tap'
 import WebSocket from 'ws'
-import { framePayload, payloadLength, textFrame } from '../../src/protocol/frame.js'
+import { framePayload, payloadLength, textFrame } from '../../../src/protocol/frame.js'
 
 t.test('textFrame: FIN text frame, unmasked, with each of the three length encodings', async (t) => {
   for (const len of [0, 1, 125, 126, 127, 65535, 65536, 70000]) {
