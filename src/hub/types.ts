@@ -2,16 +2,9 @@
 // between this instance's sockets (hub.ts) and where seq, history and presence live: MemoryStore (one process)
 // or RedisStore (every instance sharing a Redis), chosen by plugins/hub.ts from REDIS_URL.
 
-export interface ChatMessage {
-  type: 'message'
-  id: string
-  room: string
-  seq: number
-  from: string
-  text: string
-  ts: number
-  userId?: string
-}
+// the message frame is the client's type: the client build cannot import from outside src/client
+import type { ChatMessage } from '../client/transcript.js'
+export type { ChatMessage }
 
 export interface Draft {
   from: string
