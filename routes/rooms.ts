@@ -83,7 +83,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   }, async (req, reply) => {
     const from = parseName(req.body.from, () => 'server')
     if (!from.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `from: ${from.reason} (at most ${NAME_MAX})` })
-    const result = await app.hub.publish(req.params.room, { from: from.name, text: req.body.text, cid: req.body.cid })
+    const result = await app.hub.publish(req.params.room, { from: from.name, text: req.body.text, cid: req.body.cid, sender: from.name })
     if ('error' in result) {
       const msg = result.error.type === 'error' ? result.error.message : 'invalid message'
       return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: msg })

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { backlogOf, expiryCutoff, History, newEpoch } from './history.js'
+import { cidKey } from './types.js'
 import type {
   Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary
 } from './types.js'
@@ -59,8 +60,9 @@ export class MemoryStore implements HubStore {
   async publish (room: string, draft: Draft): Promise<PublishResult> {
     const state = this.#state(room)
     this.#expire(state)
-    if (draft.cid !== undefined) {
-      const original = state.history.original(draft.cid)
+    const cid = cidKey(draft)
+    if (cid !== undefined) {
+      const original = state.history.original(cid)
       if (original !== undefined) return { message: original, epoch: state.epoch, duplicate: true }
     }
     const msg: ChatMessage = {
@@ -73,7 +75,7 @@ export class MemoryStore implements HubStore {
       ts: this.#now()
     }
     if (draft.userId !== undefined) msg.userId = draft.userId
-    state.history.hold(msg, draft.cid)
+    state.history.hold(msg, cid)
     this.#listener.message(msg)
     return { message: msg, epoch: state.epoch, duplicate: false }
   }

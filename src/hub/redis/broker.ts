@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { call, type Keys } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
+import { cidKey } from '../types.js'
 import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary } from '../types.js'
 
 export interface BrokerOptions {
@@ -69,7 +70,7 @@ export class Broker {
     const keys = this.#keys
     const [epoch, raw, dup] = await call(this.#cmd, async () => await this.#cmd.rtPublish(
       keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
-      room, newEpoch(), head, tail, draft.cid ?? '', this.#opts.historySize, keys.channel
+      room, newEpoch(), head, tail, cidKey(draft) ?? '', this.#opts.historySize, keys.channel
     ))
     return { message: JSON.parse(raw) as ChatMessage, epoch, duplicate: dup === 1 }
   }
