@@ -25,10 +25,14 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-/** A real redis-server on a free loopback port, without persistence, that a test can stop and start again. */
+/**
+ * A real redis-server on a free loopback port that a test can stop and start again: without persistence, or,
+ * given a `dir`, with its dump there (written only by an explicit SAVE) and read back at the next start.
+ * `args` are more redis-server options (e.g. `--replicaof`).
+ */
 export class RedisServer {
   child: ChildProcess | undefined
-  constructor (readonly port: number) {}
+  constructor (readonly port: number, readonly opts: { dir?: string, args?: string[] } = {}) {}
 
   get url (): string { return `redis://127.0.0.1:${this.port}` }
 
@@ -40,7 +44,10 @@ export class RedisServer {
   }
 
   async start (): Promise<void> {
-    const child = spawn(REDIS_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no']
+    if (this.opts.dir !== undefined) args.push('--dir', this.opts.dir, '--dbfilename', 'dump.rdb')
+    if (this.opts.args !== undefined) args.push(...this.opts.args)
+    const child = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'inherit'] })
     this.child = child
     await new Promise<void>((resolve, reject) => {
       let out = ''
@@ -52,7 +59,7 @@ export class RedisServer {
     })
   }
 
-  /** Stops it (its data is gone: no persistence). */
+  /** Kills it with SIGKILL: whatever was not in its dump (or, without a dir, everything) is gone. */
   async stop (): Promise<void> {
     const child = this.child
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return

@@ -13,6 +13,7 @@ export type ScriptedRedis = Redis & {
   rtBacklog (...args: Args): Promise<[epoch: string, seq: string, raws: string[]]>
   rtJoin (...args: Args): Promise<[added: number, count: number]>
   rtLeave (...args: Args): Promise<[value: string | null, count: number]>
+  rtReepoch (...args: Args): Promise<[epoch: string | null, seq: number]>
 }
 
 /** command name → its file and how many of its arguments are keys */
@@ -20,7 +21,8 @@ const SCRIPTS = {
   rtPublish: { file: 'publish.lua', keys: 4 },
   rtBacklog: { file: 'backlog.lua', keys: 3 },
   rtJoin: { file: 'join.lua', keys: 4 },
-  rtLeave: { file: 'leave.lua', keys: 3 }
+  rtLeave: { file: 'leave.lua', keys: 3 },
+  rtReepoch: { file: 'reepoch.lua', keys: 3 }
 } as const
 
 /** The source of one script; throws naming the file when it is missing (a build that did not copy it). */
