@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { call, type Keys } from './client.js'
+import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
 import { cidKey } from '../types.js'
 import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary } from '../types.js'
@@ -9,6 +10,9 @@ import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishRe
 export interface BrokerOptions {
   historySize: number
   historyTtlMs: number
+  /** a publish resolves only once this many replicas hold it (WAIT); 0 = once the master has it */
+  ackReplicas?: number | undefined
+  ackTimeoutMs?: number | undefined
 }
 
 /** rooms whose highest (epoch, seq) an instance remembers, to tell when Redis went back in time */
@@ -97,6 +101,14 @@ export class Broker {
     ))
     const message = JSON.parse(raw) as ChatMessage
     this.#see(room, epoch, message.seq, false)
+    const replicas = this.#opts.ackReplicas ?? 0
+    if (replicas > 0) {
+      // a duplicate waits too: its original may not have reached a replica yet. WAIT covers every write this
+      // connection made before it, the script's included.
+      const timeout = this.#opts.ackTimeoutMs ?? 1000
+      const acked = await call(this.#cmd, async () => await this.#cmd.wait(replicas, timeout))
+      if (acked < replicas) throw new UnavailableError(`redis: ${acked} of ${replicas} replicas confirmed the message in ${timeout} ms`)
+    }
     return { message, epoch, duplicate: dup === 1 }
   }
 
