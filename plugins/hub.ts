@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { Hub } from '../src/hub/hub.js'
 import { MemoryStore } from '../src/hub/memory-store.js'
 import type { HubStore } from '../src/hub/types.js'
+import { parseSentinels } from '../src/config/load.js'
 
 declare module 'fastify' {
   interface FastifyInstance { hub: Hub }
@@ -27,10 +28,10 @@ async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
   app.addHook('onClose', async () => await store.close())
 }
 
-/** REDIS_URL set: the Redis backplane shared by every instance; unset: the embedded in-memory hub. */
+/** REDIS_URL or REDIS_SENTINELS set: the Redis backplane shared by every instance; unset: the embedded in-memory hub. */
 async function createStore (app: FastifyInstance): Promise<HubStore> {
   const { config } = app
-  if (config.REDIS_URL === undefined) {
+  if (config.REDIS_URL === undefined && config.REDIS_SENTINELS === undefined) {
     return new MemoryStore({
       historySize: config.HISTORY_SIZE,
       historyTtlMs: config.HISTORY_TTL_MS,
@@ -44,7 +45,11 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
   const { RedisStore } = await import('../src/hub/redis/store.js')
   let lastError = ''
   const store = new RedisStore({
-    url: config.REDIS_URL,
+    ...(config.REDIS_SENTINELS === undefined
+      ? { url: config.REDIS_URL }
+      : { sentinels: parseSentinels(config.REDIS_SENTINELS), sentinelName: config.REDIS_SENTINEL_NAME }),
+    ackReplicas: config.REDIS_ACK_REPLICAS,
+    ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS,
     prefix: config.REDIS_PREFIX,
     historySize: config.HISTORY_SIZE,
     historyTtlMs: config.HISTORY_TTL_MS,

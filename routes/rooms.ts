@@ -105,7 +105,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
     if (!from.ok) return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `from: ${from.reason} (at most ${NAME_MAX})` })
     let result: Awaited<ReturnType<typeof app.hub.publish>>
     try {
-      result = await app.hub.publish(req.params.room, { from: from.name, text: req.body.text, cid: req.body.cid })
+      result = await app.hub.publish(req.params.room, { from: from.name, text: req.body.text, cid: req.body.cid, sender: from.name })
     } catch (err) {
       // MAX_ROOMS: a new room while every held room has members
       if (err instanceof RoomLimitError) return await reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'room limit reached: try again later' })

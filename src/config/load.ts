@@ -36,6 +36,13 @@ export function loadConfig (source: Source): Config {
     throw new ConfigError(`invalid ${name}=${JSON.stringify(given)}: ${first.message}`)
   }
   const env = converted as Env
+  if (env.REDIS_URL !== undefined && env.REDIS_SENTINELS !== undefined) {
+    throw new ConfigError('invalid REDIS_SENTINELS: set either REDIS_URL or REDIS_SENTINELS, not both')
+  }
+  if (env.REDIS_ACK_REPLICAS > 0 && env.REDIS_URL === undefined && env.REDIS_SENTINELS === undefined) {
+    throw new ConfigError(`invalid REDIS_ACK_REPLICAS=${JSON.stringify(source.REDIS_ACK_REPLICAS)}: it needs REDIS_URL or REDIS_SENTINELS`)
+  }
+  if (env.REDIS_SENTINELS !== undefined) parseSentinels(env.REDIS_SENTINELS)
   try {
     verificationKey(env) // AUTH_MODE and its keys: a complete, usable set or a refusal naming what is wrong
   } catch (err) {
@@ -47,6 +54,20 @@ export function loadConfig (source: Source): Config {
     ALLOWED_ORIGINS: parseOrigins(env.ALLOWED_ORIGINS),
     ALLOWED_HOSTS: parseHosts(env.ALLOWED_HOSTS)
   }
+}
+
+/** REDIS_SENTINELS (`host:port,host:port`) as ioredis takes them; a port out of range is refused. */
+export function parseSentinels (value: string): Array<{ host: string, port: number }> {
+  const out: Array<{ host: string, port: number }> = []
+  for (const item of value.split(',')) {
+    const at = item.lastIndexOf(':')
+    const port = Number(item.slice(at + 1))
+    if (at < 1 || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new ConfigError(`invalid REDIS_SENTINELS=${JSON.stringify(value)}: "${item}" is not host:port`)
+    }
+    out.push({ host: item.slice(0, at), port })
+  }
+  return out
 }
 
 /** proxy-addr's names for address ranges (loopback, link-local, unique-local, IPv4 and IPv6 both) */

@@ -39,6 +39,12 @@ export const EnvSchema = Type.Object({
   API_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'rt:' }),
+  // host:port,host:port of Redis Sentinels: the hub follows the master they name (instead of REDIS_URL)
+  REDIS_SENTINELS: Type.Optional(Type.String({ pattern: '^[^,:\\s]+:[0-9]{1,5}(,[^,:\\s]+:[0-9]{1,5})*$' })),
+  REDIS_SENTINEL_NAME: Type.String({ minLength: 1, maxLength: 128, default: 'mymaster' }),
+  // an ack waits until this many replicas hold the message (WAIT); 0 = acked once the master has it
+  REDIS_ACK_REPLICAS: Type.Integer({ minimum: 0, maximum: 64, default: 0 }),
+  REDIS_ACK_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 1000 }),
   PRESENCE_TTL_MS: Type.Integer({ minimum: 300, maximum: 600_000, default: 15_000 }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   // true/false or 1/0: off leaves out the Prometheus plugin (GET /metrics is then 404)

@@ -194,7 +194,8 @@ export class Hub {
       }
       return
     }
-    const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid, userId: session.conn.userId }
+    // the sender dedupes its own retries (any socket, any instance), never someone else's cid
+    const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid, userId: session.conn.userId, sender: session.conn.userId ?? session.name }
     // message text is logged at debug only (privacy); info lines never carry it
     this.#opts.log.debug({ connId: session.conn.id, room: session.room, cid: frame.cid, text: frame.text }, 'chat message')
     this.store.publish(session.room, draft).then((result) => {

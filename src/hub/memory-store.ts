@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { RoomLimitError } from './errors.js'
 import { backlogOf, ByteBudget, expiryCutoff, History, newEpoch } from './history.js'
 import { pageOf } from './rooms-page.js'
+import { cidKey } from './types.js'
 import type {
   Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary, RoomsPage
 } from './types.js'
@@ -106,8 +107,9 @@ export class MemoryStore implements HubStore {
     const state = this.#state(room)
     this.#touch(room, state)
     this.#expire(state)
-    if (draft.cid !== undefined) {
-      const original = state.history.original(draft.cid)
+    const cid = cidKey(draft)
+    if (cid !== undefined) {
+      const original = state.history.original(cid)
       if (original !== undefined) return { message: original, epoch: state.epoch, duplicate: true }
     }
     const msg: ChatMessage = {
@@ -122,7 +124,7 @@ export class MemoryStore implements HubStore {
     if (draft.userId !== undefined) msg.userId = draft.userId
     // serialised once: its size is what the byte budget counts, and the hub frames the same string
     const raw = JSON.stringify(msg)
-    state.history.hold(msg, draft.cid, this.#budget === undefined ? 0 : Buffer.byteLength(raw))
+    state.history.hold(msg, cid, this.#budget === undefined ? 0 : Buffer.byteLength(raw))
     this.#listener.message(msg, raw)
     return { message: msg, epoch: state.epoch, duplicate: false }
   }

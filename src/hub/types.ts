@@ -10,6 +10,12 @@ export interface Draft {
   from: string
   text: string
   cid?: string | undefined
+  /**
+   * who publishes, for cid dedupe: a cid repeats only a message of the same sender in the room (the user id
+   * with authentication, else the display name; the API caller's `from` over HTTP). Defaults to `from`.
+   * Never holds a control character (names and JWT subs refuse them), so `sender\ncid` is unambiguous.
+   */
+  sender?: string | undefined
   userId?: string | undefined
 }
 
@@ -66,6 +72,11 @@ export interface HubListener {
    * `raw` is its JSON when the store already has it (no second serialisation) */
   message (msg: ChatMessage, raw?: string): void
   presence (event: PresenceEvent): void
+}
+
+/** The key a store indexes a cid under: per sender, so one sender's cid never answers for another's message. */
+export function cidKey (draft: Draft): string | undefined {
+  return draft.cid === undefined ? undefined : `${draft.sender ?? draft.from}\n${draft.cid}`
 }
 
 export interface HubStore {

@@ -88,6 +88,33 @@ t.test('redis cluster', async (t) => {
     t.same(seqs(other.frames), [2, 3, 4], 'the retry was not broadcast')
   })
 
+  t.test('a cid dedupes per sender: another sender reusing it is stored and broadcast; retries anywhere get the original', async (t) => {
+    const { instances: [a, b] } = await cluster(t, redis, 2)
+    const mallory = await joined(t, `${a!.ws}/ws/chat/k?name=Mallory`)
+    const alice = await joined(t, `${b!.ws}/ws/chat/k?name=Alice`)
+    mallory.ws.send(JSON.stringify({ type: 'message', text: 'first', cid: 'k1' }))
+    const mAck = await mallory.frames.next('ack')
+    alice.ws.send(JSON.stringify({ type: 'message', text: 'mine', cid: 'k1' }))
+    const aAck = await alice.frames.next('ack')
+    t.equal(aAck.seq, Number(mAck.seq) + 1, "Alice's k1 is a new message, not Mallory's")
+    t.match(await mallory.frames.next((f) => f.type === 'message' && f.text === 'mine'), { from: 'Alice', seq: aAck.seq }, 'and broadcast')
+    const held = (await a!.app.inject('/rooms/k/history')).json().messages as Array<{ text: string }>
+    t.same(held.map((m) => m.text), ['first', 'mine'], 'both are in history')
+    const mallory2 = await joined(t, `${b!.ws}/ws/chat/k?name=Mallory`)
+    mallory2.ws.send(JSON.stringify({ type: 'message', text: 'first', cid: 'k1' }))
+    t.same(await mallory2.frames.next('ack'), mAck, "Mallory's retry on another socket and instance gets her original ack")
+    const alice2 = await joined(t, `${b!.ws}/ws/chat/k?name=Alice`)
+    alice2.ws.send(JSON.stringify({ type: 'message', text: 'mine', cid: 'k1' }))
+    t.same(await alice2.frames.next('ack'), aAck, "Alice's retry on another socket gets hers")
+    const http = async (from: string) => (await a!.app.inject({ method: 'POST', url: '/rooms/k/messages', headers: { authorization: `Bearer ${TOKEN}` }, payload: { text: 'api', cid: 'k1', from } })).json()
+    const api = await http('backend')
+    t.match(api, { duplicate: false, seq: Number(aAck.seq) + 1 }, 'an API caller is a sender of its own (its from)')
+    t.match(await http('backend'), { duplicate: true, seq: api.seq, id: api.id })
+    alice.ws.send('marker')
+    await mallory.frames.next((f) => f.text === 'marker')
+    t.same(seqs(mallory.frames), [1, 2, 3, 4], 'no retry was broadcast')
+  })
+
   t.test('members of an instance that dies disappear within the presence TTL', async (t) => {
     const prefix = `d${randomBytes(3).toString('hex')}:`
     const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, PRESENCE_TTL_MS: '900' }

@@ -3,7 +3,9 @@ import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { pageNames } from '../rooms-page.js'
 import { call, touchRoom, type Keys } from './client.js'
+import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
+import { cidKey } from '../types.js'
 import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage } from '../types.js'
 
 export interface BrokerOptions {
@@ -11,6 +13,20 @@ export interface BrokerOptions {
   historyTtlMs: number
   /** a room with no members and no new message for this long expires (0 or unset = never) */
   roomIdleTtlMs?: number | undefined
+  /** a publish resolves only once this many replicas hold it (WAIT); 0 = once the master has it */
+  ackReplicas?: number | undefined
+  ackTimeoutMs?: number | undefined
+}
+
+/** rooms whose highest (epoch, seq) an instance remembers, to tell when Redis went back in time */
+const SEEN_MAX = 10_000
+
+interface Seen {
+  epoch: string
+  /** highest seq known in `epoch` (published, read or heard) */
+  seq: number
+  /** highest seq heard on the channel in `epoch` */
+  heard: number
 }
 
 /** What the broker asks of presence. */
@@ -34,6 +50,14 @@ export class Broker {
   /** last seq delivered per room, with its epoch: drops overlaps and fills gaps after the subscription was down */
   readonly #delivered = new Map<string, { epoch: string, seq: number }>()
   #subscribedOnce = false
+  /**
+   * the highest seq seen per room (published here, read, or heard on the channel, whatever the room), with its
+   * epoch: a Redis whose seq is below it lost writes, and the room must get a new epoch before it accepts more
+   */
+  readonly #seen = new Map<string, Seen>()
+  /** the Redis server last connected to (run_id, master_replid): another one may hold older state */
+  #identity: string | undefined
+  readonly #onError: (err: Error) => void
 
   constructor (cmd: ScriptedRedis, sub: Redis, keys: Keys, opts: BrokerOptions, rooms: LocalRooms, onError: (err: Error) => void) {
     this.#cmd = cmd
@@ -41,6 +65,8 @@ export class Broker {
     this.#keys = keys
     this.#opts = opts
     this.#rooms = rooms
+    this.#onError = onError
+    cmd.on('ready', () => { this.#checkIdentity().catch(onError) })
     sub.on('message', (_channel: string, payload: string) => this.#onEvent(payload))
     sub.on('ready', () => {
       // ioredis resubscribes by itself; after an outage, deliver what was published meanwhile
@@ -68,20 +94,37 @@ export class Broker {
     if (draft.userId !== undefined) tail += `,"userId":${JSON.stringify(draft.userId)}`
     tail += '}'
     const keys = this.#keys
+    const seen = this.#seen.get(room)
     const [[epoch, raw, dup]] = await call(this.#cmd, async () => await Promise.all([
       this.#cmd.rtPublish(
         keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
-        room, newEpoch(), head, tail, draft.cid ?? '', this.#opts.historySize, keys.channel
+        room, newEpoch(), head, tail, cidKey(draft) ?? '', this.#opts.historySize, keys.channel,
+        seen?.epoch ?? '', seen?.seq ?? 0
       ),
       touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
     ]))
-    return { message: JSON.parse(raw) as ChatMessage, epoch, duplicate: dup === 1 }
+    const message = JSON.parse(raw) as ChatMessage
+    this.#see(room, epoch, message.seq, false)
+    const replicas = this.#opts.ackReplicas ?? 0
+    if (replicas > 0) {
+      // a duplicate waits too: its original may not have reached a replica yet. WAIT covers every write this
+      // connection made before it, the script's included.
+      const timeout = this.#opts.ackTimeoutMs ?? 1000
+      const acked = await call(this.#cmd, async () => await this.#cmd.wait(replicas, timeout))
+      if (acked < replicas) throw new UnavailableError(`redis: ${acked} of ${replicas} replicas confirmed the message in ${timeout} ms`)
+    }
+    return { message, epoch, duplicate: dup === 1 }
   }
 
   async backlog (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog> {
-    const keys = this.#keys
-    const [roomEpoch, seq, raws] = await call(this.#cmd, async () => await this.#cmd.rtBacklog(
-      keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), newEpoch()))
+    let [roomEpoch, seq, raws] = await this.#read(room)
+    const seen = this.#seen.get(room)
+    if (seen !== undefined && seen.epoch === roomEpoch && seen.seq > Number(seq)) {
+      // Redis went back in time: a new epoch before anyone reads the old one's seqs as continuous
+      await this.#verify(room, seen)
+      ;[roomEpoch, seq, raws] = await this.#read(room)
+    }
+    this.#see(room, roomEpoch, Number(seq), false)
     return this.#backlogOf(roomEpoch, seq, raws, since, epoch, limit)
   }
 
@@ -100,6 +143,57 @@ export class Broker {
       if (msg.ts >= cutoff) held.push({ msg })
     }
     return backlogOf({ epoch: roomEpoch, seq: Number(seq), held }, since, epoch, limit)
+  }
+
+  async #read (room: string): Promise<[epoch: string, seq: string, raws: string[]]> {
+    const keys = this.#keys
+    return await call(this.#cmd, async () => await this.#cmd.rtBacklog(
+      keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), newEpoch()))
+  }
+
+  /** Gives `room` a new epoch if its seq in Redis is below `seen` in the same epoch (reepoch.lua). */
+  async #verify (room: string, seen: { epoch: string, seq: number }): Promise<void> {
+    const keys = this.#keys
+    const [epoch, seq] = await call(this.#cmd, async () => await this.#cmd.rtReepoch(
+      keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), newEpoch(), seen.epoch, seen.seq))
+    if (epoch !== null && epoch !== seen.epoch) this.#seen.set(room, { epoch, seq, heard: 0 })
+  }
+
+  /**
+   * Remembers the highest seq of a room's epoch (`heard`: it came on the channel); another epoch replaces it
+   * (the room's newer life).
+   */
+  #see (room: string, epoch: string, seq: number, heard: boolean): void {
+    const seen = this.#seen.get(room)
+    if (seen === undefined) {
+      // bounded: a room forgotten here is only checked by the instances that still remember it
+      if (this.#seen.size >= SEEN_MAX) this.#seen.delete(this.#seen.keys().next().value as string)
+      this.#seen.set(room, { epoch, seq, heard: heard ? seq : 0 })
+      return
+    }
+    if (seen.epoch !== epoch) {
+      seen.epoch = epoch
+      seen.seq = seq
+      seen.heard = heard ? seq : 0
+      return
+    }
+    if (seq > seen.seq) seen.seq = seq
+    if (heard && seq > seen.heard) seen.heard = seq
+  }
+
+  /**
+   * On every (re)connect of the command connection: another Redis server (restarted, or a replica promoted by a
+   * failover) may hold older state, so every room this instance remembers is checked at once, before any
+   * instance that does not remember it publishes on top of the lost seqs.
+   */
+  async #checkIdentity (): Promise<void> {
+    const server = await this.#cmd.info('server')
+    const replication = await this.#cmd.info('replication')
+    const identity = `${infoField(server, 'run_id')}/${infoField(replication, 'master_replid')}`
+    const changed = this.#identity !== undefined && this.#identity !== identity
+    this.#identity = identity
+    if (!changed) return
+    for (const [room, seen] of [...this.#seen]) await this.#verify(room, { epoch: seen.epoch, seq: seen.seq })
   }
 
   async summary (room: string): Promise<RoomSummary | undefined> {
@@ -162,6 +256,14 @@ export class Broker {
       const epoch = body.slice(0, nl)
       const raw = body.slice(nl + 1)
       const msg = JSON.parse(raw) as ChatMessage
+      const seen = this.#seen.get(msg.room)
+      if (seen !== undefined && seen.epoch === epoch && seen.heard >= msg.seq) {
+        // the channel carries each seq once, in order: one heard again was reused by an instance that did not
+        // know Redis lost writes. The room gets a new epoch now; this message is not delivered as the old one.
+        this.#verify(msg.room, { epoch: seen.epoch, seq: seen.seq }).catch(this.#onError)
+        return
+      }
+      this.#see(msg.room, epoch, msg.seq, true)
       if (!this.#rooms.hasLocal(msg.room)) return
       const last = this.#delivered.get(msg.room)
       if (last !== undefined && last.epoch === epoch && last.seq >= msg.seq) return // already delivered by a gap fill
@@ -187,4 +289,13 @@ export class Broker {
       }
     }
   }
+}
+
+/** One `field:value` line of an INFO section ('' when absent). */
+function infoField (info: string, field: string): string {
+  const at = info.indexOf(`\n${field}:`)
+  if (at === -1) return ''
+  const start = at + field.length + 2
+  const end = info.indexOf('\r', start)
+  return info.slice(start, end === -1 ? undefined : end)
 }

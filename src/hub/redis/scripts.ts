@@ -15,6 +15,7 @@ export type ScriptedRedis = Redis & {
   rtTouch (...args: Args): Promise<number>
   rtJoin (...args: Args): Promise<[added: number, count: number]>
   rtLeave (...args: Args): Promise<[value: string | null, count: number]>
+  rtReepoch (...args: Args): Promise<[epoch: string | null, seq: number]>
 }
 
 /** command name → its file and how many of its arguments are keys */
@@ -24,7 +25,8 @@ const SCRIPTS = {
   rtPeek: { file: 'peek.lua', keys: 2 },
   rtTouch: { file: 'touch.lua', keys: 4 },
   rtJoin: { file: 'join.lua', keys: 4 },
-  rtLeave: { file: 'leave.lua', keys: 3 }
+  rtLeave: { file: 'leave.lua', keys: 3 },
+  rtReepoch: { file: 'reepoch.lua', keys: 3 }
 } as const
 
 /** The source of one script; throws naming the file when it is missing (a build that did not copy it). */

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { Broker } from './broker.js'
 import { CLIENT_OPTIONS, Keys } from './client.js'
 import { Presence } from './presence.js'
@@ -6,7 +6,14 @@ import { defineScripts, type ScriptedRedis } from './scripts.js'
 import type { Backlog, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage } from '../types.js'
 
 export interface RedisStoreOptions {
-  url: string
+  /** one Redis; or, instead, `sentinels` */
+  url?: string
+  /** Sentinels that name the master (`sentinelName`): the connections follow a failover */
+  sentinels?: Array<{ host: string, port: number }>
+  sentinelName?: string
+  /** acks wait until this many replicas hold the message (WAIT); 0 = once the master has it */
+  ackReplicas?: number
+  ackTimeoutMs?: number
   /** namespaces every key and channel */
   prefix: string
   historySize: number
@@ -35,9 +42,9 @@ export class RedisStore implements HubStore {
   constructor (opts: RedisStoreOptions) {
     const onError = (err: Error) => opts.onError?.(err)
     const keys = new Keys(opts.prefix)
-    this.#cmd = defineScripts(new Redis(opts.url, CLIENT_OPTIONS))
+    this.#cmd = defineScripts(connection(opts, CLIENT_OPTIONS))
     // the subscriber queues its SUBSCRIBE until it is connected: it sends nothing else
-    this.#sub = new Redis(opts.url, { ...CLIENT_OPTIONS, enableOfflineQueue: true })
+    this.#sub = connection(opts, { ...CLIENT_OPTIONS, enableOfflineQueue: true })
     this.#cmd.on('error', onError)
     this.#sub.on('error', onError)
     this.#presence = new Presence(this.#cmd, keys, opts, async (ev) => await this.#broker.announce(ev), onError)
@@ -109,4 +116,16 @@ export class RedisStore implements HubStore {
     this.#cmd.disconnect()
     this.#sub.disconnect()
   }
+}
+
+/** A connection to the one Redis (url) or to the master the Sentinels name. */
+function connection (opts: RedisStoreOptions, options: RedisOptions): Redis {
+  if (opts.sentinels === undefined) return new Redis(opts.url ?? 'redis://127.0.0.1:6379', options)
+  return new Redis({
+    ...options,
+    sentinels: opts.sentinels,
+    name: opts.sentinelName ?? 'mymaster',
+    // asked again at every reconnect, so a failover is followed without a restart
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1000)
+  })
 }
