@@ -57,14 +57,6 @@ export function refusalReason (req: FastifyRequest, status: number, draining: bo
   return `http_${status}`
 }
 
-/**
- * The key an address is counted under for MAX_CONNECTIONS_PER_IP: the address itself. (The place to
- * group addresses that belong to one client, such as an IPv6 prefix.)
- */
-export function addressKey (ip: string): string {
-  return ip
-}
-
 /** The instance's connection caps and the counts they are checked against. */
 export class Limits {
   constructor (
@@ -72,6 +64,14 @@ export class Limits {
     readonly caps: Caps,
     readonly slots: SlotCounts
   ) {}
+
+  /**
+   * The key `ip` is counted under by every per-address limit: the IPv4 address, or its IPv6 prefix
+   * (IPV6_PREFIX_BITS; src/limits/address.ts). The registry's counts are keyed the same way.
+   */
+  addressKey (ip: string): string {
+    return this.slots.addressKey(ip)
+  }
 
   /** Open sockets (and upgrades under way) counted against `ip`'s per-address cap. */
   countByAddress (ip: string): number {

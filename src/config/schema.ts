@@ -46,7 +46,9 @@ export const EnvSchema = Type.Object({
   // a token with more life left than this (exp - now) is refused: a leaked token is not good for a year
   AUTH_MAX_TOKEN_TTL_S: Type.Integer({ minimum: 1, maximum: 31_536_000, default: DEFAULT_MAX_TOKEN_TTL_S }),
   MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 1, default: 200 }),
-  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 })
+  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 }),
+  // the per-address limits count an IPv6 client by this prefix (an IPv4 address on its own)
+  IPV6_PREFIX_BITS: Type.Integer({ minimum: 1, maximum: 128, default: 64 })
 })
 export type Env = Static<typeof EnvSchema>
 
