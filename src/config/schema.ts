@@ -48,7 +48,11 @@ export const EnvSchema = Type.Object({
   MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 1, default: 200 }),
   MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 }),
   // the per-address limits count an IPv6 client by this prefix (an IPv4 address on its own)
-  IPV6_PREFIX_BITS: Type.Integer({ minimum: 1, maximum: 128, default: 64 })
+  IPV6_PREFIX_BITS: Type.Integer({ minimum: 1, maximum: 128, default: 64 }),
+  UPGRADE_RATE_PER_SEC: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  UPGRADE_RATE_BURST: Type.Integer({ minimum: 1, default: 20 }),
+  // clients tracked by each rate limit (upgrades, messages); past it the oldest bucket is forgotten
+  RATE_LIMIT_MAX_CLIENTS: Type.Integer({ minimum: 1, default: 100_000 })
 })
 export type Env = Static<typeof EnvSchema>
 

@@ -157,6 +157,28 @@ t.test('behind a trusted proxy, the per-address cap counts an IPv6 client by its
   t.equal(app.limits.countByAddress('127.0.0.1'), 0, 'the proxy itself is not the client')
 })
 
+t.test('upgrade rate: 429 with Retry-After past the burst, per address group; a GET only looks', async (t) => {
+  const { app, url } = await bare(t, { UPGRADE_RATE_PER_SEC: '0.5', UPGRADE_RATE_BURST: '2', TRUST_PROXY: '127.0.0.1' })
+  const from = (ip: string) => ({ 'x-forwarded-for': ip })
+  const get = async (ip: string) => await fetch(url.replace('ws:', 'http:'), { headers: from(ip) })
+  t.equal((await get('2001:db8::1')).status, 404, 'a GET under the rate gets the route\'s own answer')
+  t.equal((await get('2001:db8::1')).status, 404, 'and spends nothing')
+  await open(t, url, from('2001:db8::1'))
+  await open(t, url, from('2001:db8::2'))
+  const over = await refusal(url, from('2001:db8::3'))
+  t.same(over.body, { statusCode: 429, error: 'Too Many Requests', message: 'too many connection attempts from this address: retry in 2 s' })
+  t.equal(over.status, 429)
+  t.equal(over.headers['retry-after'], '2', 'whole seconds until the next token at 0.5/s')
+  const probe = await get('2001:db8::4')
+  t.equal(probe.status, 429, 'a GET learns why the upgrade failed')
+  t.equal(probe.headers.get('retry-after'), '2')
+  t.match(await probe.json(), { message: /too many connection attempts/ })
+  await open(t, url, from('2001:db8:0:1::1'))
+  await open(t, url, from('10.0.0.1'))
+  t.equal(app.registry.size, 4, 'other address groups have their own rate')
+  t.ok(app.limits.upgrades.size <= 3, 'one bucket per address group')
+})
+
 t.test('refuse: one answer shape per reason, the reason kept for metrics', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
