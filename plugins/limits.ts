@@ -83,6 +83,11 @@ export class Limits {
   }
 }
 
+/** The address a request counts under; app.injectWS's request has no socket, so no address, and counts as the registry names it. */
+export function clientIp (req: FastifyRequest): string {
+  return req.ip ?? 'unknown'
+}
+
 /**
  * The slot an upgrade claimed, handed to its registry entry: taken off the request, and its
  * abandon listener off the TCP socket (an idle socket keeps no closure for its upgrade).
@@ -131,7 +136,7 @@ async function limitsPlugin (app: FastifyInstance) {
    * Checked before auth, so a client over its rate costs no token verification. False when answered 429.
    */
   function withinRate (req: FastifyRequest, reply: FastifyReply): boolean {
-    const key = limits.addressKey(req.ip)
+    const key = limits.addressKey(clientIp(req))
     const now = Date.now()
     if (req.ws ? upgrades.take(key, now) : upgrades.wait(key, now) === 0) return true
     // whole seconds until the next token, at least 1 (Retry-After has no fractions)
@@ -151,7 +156,8 @@ async function limitsPlugin (app: FastifyInstance) {
   function admit (req: FastifyRequest, reply: FastifyReply): boolean {
     const userId = req.identity?.userId
     // a plain GET only asks; an upgrade holds its slot from here, so a burst cannot overshoot the cap
-    const slot = req.ws ? limits.slots.claim(req.ip, userId, caps) : limits.slots.overCap(req.ip, userId, caps) ?? null
+    const ip = clientIp(req)
+    const slot = req.ws ? limits.slots.claim(ip, userId, caps) : limits.slots.overCap(ip, userId, caps) ?? null
     if (slot === 'ip' || slot === 'user') {
       req.log.warn({ cap: slot, userId }, 'upgrade refused: too many connections')
       if (slot === 'ip') refuse(req, reply, 'per_ip_cap', `too many connections from this address (at most ${caps.perIp})`)

@@ -6,7 +6,7 @@ import { ConnectionRegistry } from '../src/registry/registry.js'
 import { SlotCounts } from '../src/registry/caps.js'
 import { OPEN, type Connection, type ConnectionInfo } from '../src/registry/connection.js'
 import { detachResponse, dropClearedTimeout, forgetPeername } from '../src/internals.js'
-import { takeSlot } from './limits.js'
+import { clientIp, takeSlot } from './limits.js'
 import { addressKey } from '../src/limits/address.js'
 
 declare module 'fastify' {
@@ -23,7 +23,7 @@ export class AppRegistry extends ConnectionRegistry {
     socket.removeAllListeners('error')
     const conn = this.add(socket, {
       ...info,
-      ip: req.ip ?? 'unknown',
+      ip: clientIp(req),
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
       userId: req.identity?.userId
     }, takeSlot(req, tcp)) // the cap slot claimed at the upgrade check now belongs to the entry
