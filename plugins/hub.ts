@@ -21,6 +21,8 @@ async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
     maxLength: config.CHAT_MAX_LENGTH,
     ratePerSec: config.CHAT_RATE_PER_SEC,
     rateBurst: config.CHAT_RATE_BURST,
+    maxClients: config.RATE_LIMIT_MAX_CLIENTS,
+    ipv6PrefixBits: config.IPV6_PREFIX_BITS,
     sendBufferLimit: config.SEND_BUFFER_LIMIT_BYTES,
     log: app.log
   })

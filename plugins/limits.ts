@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Caps, Slot, SlotCounts } from '../src/registry/caps.js'
+import { Budgets } from '../src/limits/budgets.js'
 
 /**
  * Every refusal of a WebSocket upgrade, by the name it is counted under in
@@ -18,6 +19,7 @@ export const REFUSALS = {
   // named after its status since it was first counted; dashboards key on it
   http_405: { statusCode: 405, error: 'Method Not Allowed' },
   per_ip_cap: { statusCode: 429, error: 'Too Many Requests' },
+  upgrade_rate: { statusCode: 429, error: 'Too Many Requests' },
   per_user_cap: { statusCode: 429, error: 'Too Many Requests' },
   shutting_down: { statusCode: 503, error: 'Service Unavailable' },
   capacity: { statusCode: 503, error: 'Service Unavailable' },
@@ -59,26 +61,33 @@ export function refusalReason (req: FastifyRequest, status: number, draining: bo
   return `http_${status}`
 }
 
-/**
- * The key an address is counted under for MAX_CONNECTIONS_PER_IP: the address itself. (The place to
- * group addresses that belong to one client, such as an IPv6 prefix.)
- */
-export function addressKey (ip: string): string {
-  return ip
-}
-
 /** The instance's connection caps and the counts they are checked against. */
 export class Limits {
   constructor (
     readonly maxConnections: number,
     readonly caps: Caps,
-    readonly slots: SlotCounts
+    readonly slots: SlotCounts,
+    /** upgrades per address group (UPGRADE_RATE_PER_SEC, UPGRADE_RATE_BURST) */
+    readonly upgrades: Budgets
   ) {}
+
+  /**
+   * The key `ip` is counted under by every per-address limit: the IPv4 address, or its IPv6 prefix
+   * (IPV6_PREFIX_BITS; src/limits/address.ts). The registry's counts are keyed the same way.
+   */
+  addressKey (ip: string): string {
+    return this.slots.addressKey(ip)
+  }
 
   /** Open sockets (and upgrades under way) counted against `ip`'s per-address cap. */
   countByAddress (ip: string): number {
     return this.slots.countByAddress(ip)
   }
+}
+
+/** The address a request counts under; app.injectWS's request has no socket, so no address, and counts as the registry names it. */
+export function clientIp (req: FastifyRequest): string {
+  return req.ip ?? 'unknown'
 }
 
 /**
@@ -97,15 +106,18 @@ export function takeSlot (req: FastifyRequest, tcp: Socket | undefined): Slot | 
 }
 
 /**
- * Every connection cap, before the upgrade: MAX_CONNECTIONS for the instance (503), then, once auth
- * has identified the user, MAX_CONNECTIONS_PER_IP and MAX_CONNECTIONS_PER_USER (429). A plain GET of
- * a WebSocket URL gets the same answers, so a browser (which only sees 1006) can learn why.
+ * Every connection cap, before the upgrade: MAX_CONNECTIONS for the instance (503), the upgrade rate
+ * per address group (429 with Retry-After), then, once auth has identified the user,
+ * MAX_CONNECTIONS_PER_IP and MAX_CONNECTIONS_PER_USER (429). A plain GET of a WebSocket URL gets the
+ * same answers without spending anything (no slot, no upgrade token), so a browser (which only sees
+ * 1006) can learn why its handshake failed without making the next one fail.
  * Callback-style hooks: nothing here is asynchronous, and an upgrade does not pay for a promise per hook.
  */
 async function limitsPlugin (app: FastifyInstance) {
   const { config, registry } = app
   const caps = { perIp: config.MAX_CONNECTIONS_PER_IP, perUser: config.MAX_CONNECTIONS_PER_USER }
-  const limits = new Limits(config.MAX_CONNECTIONS, caps, registry.slots)
+  const upgrades = new Budgets(config.UPGRADE_RATE_PER_SEC, config.UPGRADE_RATE_BURST, config.RATE_LIMIT_MAX_CLIENTS)
+  const limits = new Limits(config.MAX_CONNECTIONS, caps, registry.slots, upgrades)
   app.decorate('limits', limits)
   app.decorateRequest('connSlot', null)
   app.decorateRequest('refusal', null)
@@ -117,8 +129,24 @@ async function limitsPlugin (app: FastifyInstance) {
       refuse(req, reply, 'capacity', 'server at connection capacity')
       return
     }
+    if (req.routeOptions.config?.websocket === true && !withinRate(req, reply)) return
     done()
   })
+
+  /**
+   * UPGRADE_RATE_*: an upgrade takes a token of its address group's bucket; a plain GET only looks.
+   * Checked before auth, so a client over its rate costs no token verification. False when answered 429.
+   */
+  function withinRate (req: FastifyRequest, reply: FastifyReply): boolean {
+    const key = limits.addressKey(clientIp(req))
+    const now = Date.now()
+    if (req.ws ? upgrades.take(key, now) : upgrades.wait(key, now) === 0) return true
+    // whole seconds until the next token, at least 1 (Retry-After has no fractions)
+    const retryAfter = Math.max(1, Math.ceil(upgrades.wait(key, now) / 1000))
+    req.log.warn({ retryAfter }, 'upgrade refused: upgrade rate')
+    refuse(req, reply, 'upgrade_rate', `too many connection attempts from this address: retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) })
+    return false
+  }
 
   // preParsing: after every onRequest hook (auth has set req.identity), before the routes' schemas
   // (400) and preHandlers (403 room)
@@ -130,7 +158,8 @@ async function limitsPlugin (app: FastifyInstance) {
   function admit (req: FastifyRequest, reply: FastifyReply): boolean {
     const userId = req.identity?.userId
     // a plain GET only asks; an upgrade holds its slot from here, so a burst cannot overshoot the cap
-    const slot = req.ws ? limits.slots.claim(req.ip, userId, caps) : limits.slots.overCap(req.ip, userId, caps) ?? null
+    const ip = clientIp(req)
+    const slot = req.ws ? limits.slots.claim(ip, userId, caps) : limits.slots.overCap(ip, userId, caps) ?? null
     if (slot === 'ip' || slot === 'user') {
       req.log.warn({ cap: slot, userId }, 'upgrade refused: too many connections')
       if (slot === 'ip') refuse(req, reply, 'per_ip_cap', `too many connections from this address (at most ${caps.perIp})`)

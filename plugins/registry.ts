@@ -6,7 +6,8 @@ import { ConnectionRegistry } from '../src/registry/registry.js'
 import { SlotCounts } from '../src/registry/caps.js'
 import { OPEN, type Connection, type ConnectionInfo } from '../src/registry/connection.js'
 import { detachResponse, dropClearedTimeout, forgetPeername } from '../src/internals.js'
-import { addressKey, takeSlot } from './limits.js'
+import { clientIp, takeSlot } from './limits.js'
+import { addressKey } from '../src/limits/address.js'
 
 declare module 'fastify' {
   interface FastifyInstance { registry: AppRegistry }
@@ -22,7 +23,7 @@ export class AppRegistry extends ConnectionRegistry {
     socket.removeAllListeners('error')
     const conn = this.add(socket, {
       ...info,
-      ip: req.ip ?? 'unknown',
+      ip: clientIp(req),
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
       userId: req.identity?.userId
     }, takeSlot(req, tcp)) // the cap slot claimed at the upgrade check now belongs to the entry
@@ -48,7 +49,7 @@ export class AppRegistry extends ConnectionRegistry {
  * other half is left for the remaining onClose hooks before server.ts forces the exit.
  */
 async function registryPlugin (app: FastifyInstance) {
-  const registry = new AppRegistry(app.log, new SlotCounts(addressKey))
+  const registry = new AppRegistry(app.log, new SlotCounts((ip) => addressKey(ip, app.config.IPV6_PREFIX_BITS)))
   app.decorate('registry', registry)
   const graceMs = Math.floor(app.config.SHUTDOWN_TIMEOUT_MS / 2)
   app.addHook('preClose', async () => await registry.drain(graceMs))

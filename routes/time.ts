@@ -3,6 +3,9 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { IntervalGroups } from '../src/time/interval-groups.js'
 import { TEXT, type Connection } from '../src/registry/connection.js'
 import { textFrame } from '../src/protocol/frame.js'
+import { clientKey } from '../src/limits/address.js'
+
+const RATE_LIMITED = JSON.stringify({ type: 'error', code: 'rate_limited', message: 'too many messages: slow down' })
 
 const TimeQuery = Type.Object({
   interval: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
@@ -49,6 +52,11 @@ export default async function timeRoutes (fastify: FastifyInstance) {
         // {"type":"ping"} -> {"type":"pong","ts"}: lets a page measure its round-trip on the same socket
         if (frame?.type === 'ping') conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
         else if (frame?.type === 'refresh') {
+          // a refresh verifies a token: it spends from the client's message budget, shared with its chat sockets
+          if (!app.hub.budgets.take(clientKey(conn.ip, conn.userId, app.config.IPV6_PREFIX_BITS), Date.now())) {
+            conn.send(RATE_LIMITED, TEXT)
+            return
+          }
           app.auth.refresh(conn, frame.token).then((reply) => conn.send(JSON.stringify(reply), TEXT), (err: unknown) => app.registry.fail(conn, err))
         }
       } catch (err) {

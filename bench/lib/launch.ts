@@ -79,6 +79,9 @@ export async function startServer (name: ServerName, label: string, extraEnv: Re
     MAX_CONNECTIONS: '20000',
     // the load generator opens thousands of sockets from each of a few 127.0.0.x addresses
     MAX_CONNECTIONS_PER_IP: '20000',
+    // ...and opens them as fast as the server takes them: the upgrade rate would refuse all but a burst
+    UPGRADE_RATE_PER_SEC: '1000000',
+    UPGRADE_RATE_BURST: '1000000',
     CHAT_RATE_PER_SEC: '1000000',
     CHAT_RATE_BURST: '1000000',
     SEND_BUFFER_LIMIT_BYTES: '67108864',

@@ -64,7 +64,13 @@ export const EnvSchema = Type.Object({
   // a connection ticket (POST /tickets) is good for one upgrade within this long
   TICKET_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
   // tickets issued and not yet used, per user (in memory: the store's bound; the next POST /tickets gets 429)
-  MAX_TICKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: 20 })
+  MAX_TICKETS_PER_USER: Type.Integer({ minimum: 1, maximum: 10_000, default: 20 }),
+  // the per-address limits count an IPv6 client by this prefix (an IPv4 address on its own)
+  IPV6_PREFIX_BITS: Type.Integer({ minimum: 1, maximum: 128, default: 64 }),
+  UPGRADE_RATE_PER_SEC: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  UPGRADE_RATE_BURST: Type.Integer({ minimum: 1, default: 20 }),
+  // clients tracked by each rate limit (upgrades, messages); past it the oldest bucket is forgotten
+  RATE_LIMIT_MAX_CLIENTS: Type.Integer({ minimum: 1, default: 100_000 })
 })
 export type Env = Static<typeof EnvSchema>
 

@@ -1,4 +1,6 @@
-import { FloodGuard, TokenBucket } from './rate-limit.js'
+import { FloodGuard } from './rate-limit.js'
+import { Budgets } from '../limits/budgets.js'
+import { clientKey, DEFAULT_IPV6_PREFIX_BITS } from '../limits/address.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
 import { textFrame } from '../protocol/frame.js'
 import { TEXT, corkForTick, type Connection } from '../registry/connection.js'
@@ -8,8 +10,13 @@ import { UnavailableError } from './errors.js'
 
 export interface HubOptions {
   maxLength: number
+  /** the message budget (CHAT_RATE_*), shared by every socket of one client */
   ratePerSec: number
   rateBurst: number
+  /** clients whose message budget is tracked at once (RATE_LIMIT_MAX_CLIENTS) */
+  maxClients?: number
+  /** how an IPv6 client is grouped for its budget (IPV6_PREFIX_BITS) */
+  ipv6PrefixBits?: number
   sendBufferLimit: number
   log: LogLike & { debug (obj: object, msg: string): void, error (obj: object, msg: string): void }
 }
@@ -25,6 +32,8 @@ export interface HubEvents {
 const NO_EVENTS: HubEvents = { accepted () {}, refused () {}, delivered () {} }
 /** how long a slow consumer gets to take its close frame before it is cut off */
 const SLOW_CLOSE_GRACE_MS = 1000
+/** RATE_LIMIT_MAX_CLIENTS' default, for a hub built without it */
+const DEFAULT_MAX_CLIENTS = 100_000
 
 interface Pending {
   /** a whole WebSocket frame (textFrame) */
@@ -35,7 +44,8 @@ interface Pending {
 
 /** One chat socket's state in the hub. */
 export class ChatSession {
-  readonly bucket: TokenBucket
+  /** the client's message budget is kept under this (the user, else the address group) */
+  readonly budgetKey: string
   readonly flood: FloodGuard
   /** frames held back until the welcome is out; null once it is */
   pending: Pending[] | null = []
@@ -57,8 +67,7 @@ export class ChatSession {
     opts: HubOptions
   ) {
     this.memberKey = conn.userId !== undefined ? `u:${conn.userId}` : conn.id
-    const now = Date.now()
-    this.bucket = new TokenBucket(opts.ratePerSec, opts.rateBurst, now)
+    this.budgetKey = clientKey(conn.ip, conn.userId, opts.ipv6PrefixBits ?? DEFAULT_IPV6_PREFIX_BITS)
     this.flood = new FloodGuard(opts.ratePerSec)
   }
 }
@@ -71,6 +80,11 @@ export class ChatSession {
 export class Hub {
   readonly #rooms = new Map<string, Set<ChatSession>>()
   readonly options: HubOptions
+  /**
+   * Message budgets by client (ChatSession.budgetKey): every socket of a client spends from one bucket,
+   * so opening another socket, or reconnecting, does not refill it. Refresh frames spend from it too.
+   */
+  readonly budgets: Budgets
   events: HubEvents = NO_EVENTS
   /** sessions with frames in `out`, flushed once per event-loop turn */
   #dirty: ChatSession[] = []
@@ -80,6 +94,7 @@ export class Hub {
   constructor (readonly store: HubStore, opts: HubOptions) {
     this.#opts = opts
     this.options = opts
+    this.budgets = new Budgets(opts.ratePerSec, opts.rateBurst, opts.maxClients ?? DEFAULT_MAX_CLIENTS)
     store.setListener({
       message: (msg, raw) => this.#fanOut(msg.room, textFrame(raw ?? JSON.stringify(msg)), msg.seq, undefined),
       presence: (ev) => this.#presence(ev)
@@ -159,6 +174,8 @@ export class Hub {
         this.#sendJson(session, { type: 'pong', ts: Date.now() })
         return
       case 'refresh':
+        // a refresh verifies a token: it spends from the message budget like a message
+        if (this.#overBudget(session, undefined)) return
         if (session.onRefresh !== undefined) session.onRefresh(frame.token)
         // not a chat message: answered, not counted as a refused one
         else this.#sendJson(session, { type: 'error', code: 'unauthorized', message: 'authentication is off: nothing to refresh' })
@@ -183,17 +200,24 @@ export class Hub {
     return result
   }
 
-  #accept (session: ChatSession, frame: { text: string, cid: string | undefined }): void {
+  /**
+   * Spends one token of the client's message budget; when there is none, answers `rate_limited` and
+   * strikes this socket's flood guard (a socket that keeps sending over the budget is closed with 1008).
+   */
+  #overBudget (session: ChatSession, cid: string | undefined): boolean {
     const now = Date.now()
-    if (!session.bucket.take(now)) {
-      this.#refuse(session, 'rate_limited', 'too many messages: slow down', frame.cid)
-      if (session.flood.strike(now)) {
-        session.conn.endedBy = 'flood'
-        this.#opts.log.warn({ connId: session.conn.id, room: session.room }, 'chat flood: closing')
-        session.conn.socket.close(1008, 'rate limit exceeded')
-      }
-      return
+    if (this.budgets.take(session.budgetKey, now)) return false
+    this.#refuse(session, 'rate_limited', 'too many messages: slow down', cid)
+    if (session.flood.strike(now)) {
+      session.conn.endedBy = 'flood'
+      this.#opts.log.warn({ connId: session.conn.id, room: session.room }, 'chat flood: closing')
+      session.conn.socket.close(1008, 'rate limit exceeded')
     }
+    return true
+  }
+
+  #accept (session: ChatSession, frame: { text: string, cid: string | undefined }): void {
+    if (this.#overBudget(session, frame.cid)) return
     // the sender dedupes its own retries (any socket, any instance), never someone else's cid
     const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid, userId: session.conn.userId, sender: session.conn.userId ?? session.name }
     // message text is logged at debug only (privacy); info lines never carry it

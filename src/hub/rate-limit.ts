@@ -9,14 +9,30 @@ export class TokenBucket {
   }
 
   take (now: number): boolean {
+    this.#refill(now)
+    if (this.#tokens < 1) return false
+    this.#tokens -= 1
+    return true
+  }
+
+  /** Milliseconds until a token is available (0: one is now), without taking it. */
+  wait (now: number): number {
+    this.#refill(now)
+    return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) * 1000) / this.rate)
+  }
+
+  /** Back at the burst: the bucket is the same as a new one, so it need not be kept. */
+  full (now: number): boolean {
+    this.#refill(now)
+    return this.#tokens >= this.burst
+  }
+
+  #refill (now: number): void {
     const elapsed = now - this.#last
     if (elapsed > 0) {
       this.#tokens = Math.min(this.burst, this.#tokens + (elapsed * this.rate) / 1000)
       this.#last = now
     }
-    if (this.#tokens < 1) return false
-    this.#tokens -= 1
-    return true
   }
 }
 

@@ -15,7 +15,8 @@ async function tryOpen (url: string, sockets: WebSocket[]): Promise<'open' | 'fa
 }
 
 t.test('EMFILE: upgrades refused, existing sockets unharmed, service recovers when sockets close', async (t) => {
-  const server = await startServer(t, {}, 120)
+  // up to 200 upgrades from one address in a row: over UPGRADE_RATE_BURST's default, which is not what this tests
+  const server = await startServer(t, { UPGRADE_RATE_PER_SEC: '10000', UPGRADE_RATE_BURST: '10000' }, 120)
   const url = `ws://127.0.0.1:${server.port}/ws/echo`
   const sockets: WebSocket[] = []
   t.teardown(() => { for (const s of sockets) s.terminate() })

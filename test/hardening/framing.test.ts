@@ -3,7 +3,8 @@ import { listen } from '../helper.js'
 import { OP, closePayload, frame, rawConnect } from './raw.js'
 
 t.test('RFC 6455 framing over raw sockets', async (t) => {
-  const { port } = await listen(t)
+  // one server for every case: dozens of upgrades from one address in a few seconds
+  const { port } = await listen(t, { UPGRADE_RATE_PER_SEC: '10000', UPGRADE_RATE_BURST: '10000' })
   const expectClose = async (t: Test, name: string, bytes: Buffer[], code: number) => {
     const c = await rawConnect(port)
     t.teardown(() => c.destroy())

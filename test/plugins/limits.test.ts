@@ -8,16 +8,17 @@ import WebSocket from 'ws'
 import configPlugin from '../../plugins/config.js'
 import registryPlugin from '../../plugins/registry.js'
 import upgradeGuardPlugin from '../../plugins/upgrade-guard.js'
-import limitsPlugin, { REFUSALS, REFUSAL_REASONS, addressKey, refuse, refusalReason } from '../../plugins/limits.js'
+import limitsPlugin, { REFUSALS, REFUSAL_REASONS, refuse, refusalReason } from '../../plugins/limits.js'
 import { SlotCounts } from '../../src/registry/caps.js'
 import { TEXT } from '../../src/registry/connection.js'
 import { testConfig } from '../helper.js'
 
 /** The connection plugins alone, a user named by the x-user header, and one WebSocket route. */
 async function bare (t: Test, overrides: Record<string, string>): Promise<{ app: FastifyInstance, url: string }> {
-  const app = Fastify()
+  const config = testConfig(overrides)
+  const app = Fastify({ trustProxy: config.TRUST_PROXY })
   t.teardown(() => app.close())
-  await app.register(configPlugin, { config: testConfig(overrides) })
+  await app.register(configPlugin, { config })
   await app.register(websocket, { preClose: (done: () => void) => done() })
   await app.register(registryPlugin)
   await app.register(upgradeGuardPlugin)
@@ -48,12 +49,18 @@ async function open (t: Test, url: string, headers: Record<string, string> = {})
 
 /** The status and JSON body of a refused upgrade. */
 async function refused (url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: Record<string, unknown> }> {
+  const { status, body } = await refusal(url, headers)
+  return { status, body }
+}
+
+/** A refused upgrade: its status, JSON body and headers. */
+async function refusal (url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: Record<string, unknown>, headers: Record<string, unknown> }> {
   const ws = new WebSocket(url, { headers })
   return await new Promise((resolve, reject) => {
     ws.on('unexpected-response', (_req, res) => {
       let text = ''
       res.on('data', (chunk: Buffer) => { text += String(chunk) })
-      res.on('end', () => { ws.terminate(); resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }) })
+      res.on('end', () => { ws.terminate(); resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown>, headers: res.headers }) })
     })
     ws.on('open', () => { ws.terminate(); reject(new Error('upgrade accepted')) })
     ws.on('error', () => {})
@@ -123,12 +130,53 @@ t.test('a slot is released exactly once: refused after the claim, or handed to t
 })
 
 t.test('per-address counts go through addressKey', async (t) => {
-  const { app } = await bare(t, {})
-  t.equal(app.registry.slots.addressKey, addressKey)
-  t.equal(addressKey('2001:db8::1'), '2001:db8::1', 'for now, each address is its own key')
+  const { app } = await bare(t, { IPV6_PREFIX_BITS: '48' })
+  t.equal(app.limits.addressKey('2001:db8:1:2::1'), '2001:db8:1:0:0:0:0:0/48', 'IPV6_PREFIX_BITS is the grouping')
+  t.equal(app.registry.slots.addressKey('2001:db8:1:3::1'), app.limits.addressKey('2001:db8:1:2::1'), 'the registry counts by the same key')
   const grouped = new SlotCounts((ip) => ip.split('.').slice(0, 3).join('.'))
   grouped.claim('10.0.0.1', undefined, { perIp: 2, perUser: 1 })
   t.equal(grouped.claim('10.0.0.2', undefined, { perIp: 1, perUser: 1 }), 'ip', 'addresses with one key share a count')
+})
+
+t.test('behind a trusted proxy, the per-address cap counts an IPv6 client by its /64', async (t) => {
+  const { app, url } = await bare(t, { MAX_CONNECTIONS_PER_IP: '2', TRUST_PROXY: '127.0.0.1' })
+  const from = (ip: string) => ({ 'x-forwarded-for': ip })
+  await open(t, url, from('2001:db8::1'))
+  await open(t, url, from('2001:db8::2'))
+  t.equal(app.limits.countByAddress('2001:db8::ffff'), 2, 'two addresses of one /64, one count')
+  t.same(await refused(url, from('2001:db8::3')), { status: 429, body: { statusCode: 429, error: 'Too Many Requests', message: 'too many connections from this address (at most 2)' } })
+  t.equal((await refusal(url, from('2001:db8:0:0:abcd::9'))).status, 429, 'anywhere in the /64')
+  await open(t, url, from('2001:db8:0:1::1'))
+  await open(t, url, from('2001:db9::1'))
+  t.equal(app.limits.countByAddress('2001:db8:0:1::2'), 1, 'another /64 has its own count')
+  await open(t, url, from('10.0.0.1'))
+  await open(t, url, from('10.0.0.2'))
+  t.equal(app.limits.countByAddress('10.0.0.1'), 1, 'IPv4 addresses count on their own')
+  await open(t, url, from('::ffff:10.0.0.1'))
+  t.equal((await refusal(url, from('10.0.0.1'))).status, 429, 'a mapped address counts as the IPv4 one')
+  t.equal(app.limits.countByAddress('127.0.0.1'), 0, 'the proxy itself is not the client')
+})
+
+t.test('upgrade rate: 429 with Retry-After past the burst, per address group; a GET only looks', async (t) => {
+  const { app, url } = await bare(t, { UPGRADE_RATE_PER_SEC: '0.5', UPGRADE_RATE_BURST: '2', TRUST_PROXY: '127.0.0.1' })
+  const from = (ip: string) => ({ 'x-forwarded-for': ip })
+  const get = async (ip: string) => await fetch(url.replace('ws:', 'http:'), { headers: from(ip) })
+  t.equal((await get('2001:db8::1')).status, 404, 'a GET under the rate gets the route\'s own answer')
+  t.equal((await get('2001:db8::1')).status, 404, 'and spends nothing')
+  await open(t, url, from('2001:db8::1'))
+  await open(t, url, from('2001:db8::2'))
+  const over = await refusal(url, from('2001:db8::3'))
+  t.same(over.body, { statusCode: 429, error: 'Too Many Requests', message: 'too many connection attempts from this address: retry in 2 s' })
+  t.equal(over.status, 429)
+  t.equal(over.headers['retry-after'], '2', 'whole seconds until the next token at 0.5/s')
+  const probe = await get('2001:db8::4')
+  t.equal(probe.status, 429, 'a GET learns why the upgrade failed')
+  t.equal(probe.headers.get('retry-after'), '2')
+  t.match(await probe.json(), { message: /too many connection attempts/ })
+  await open(t, url, from('2001:db8:0:1::1'))
+  await open(t, url, from('10.0.0.1'))
+  t.equal(app.registry.size, 4, 'other address groups have their own rate')
+  t.ok(app.limits.upgrades.size <= 3, 'one bucket per address group')
 })
 
 t.test('refuse: one answer shape per reason, the reason kept for metrics', async (t) => {

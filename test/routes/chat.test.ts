@@ -160,6 +160,25 @@ t.test('rate limit: over the burst is refused, not broadcast', async (t) => {
   t.same(c.frames.all('message').map((m) => m.text), ['x0', 'x1', 'x2'])
 })
 
+t.test('the message budget follows the client: across reconnects, and time sockets\' refresh frames spend it', async (t) => {
+  const app = await build(t, { CHAT_RATE_PER_SEC: '0.001', CHAT_RATE_BURST: '3' })
+  const first = await join(t, app, '/ws/chat/budget?name=A')
+  for (let i = 0; i < 2; i++) first.ws.send(JSON.stringify({ type: 'message', text: `a${i}`, cid: `a${i}` }))
+  await first.frames.next((f) => f.type === 'ack' && f.cid === 'a1')
+  first.ws.terminate()
+  const again = await join(t, app, '/ws/chat/budget?name=A')
+  again.ws.send(JSON.stringify({ type: 'message', text: 'b0', cid: 'b0' }))
+  again.ws.send(JSON.stringify({ type: 'message', text: 'b1', cid: 'b1' }))
+  // the refusal is answered at once, the ack once the store has published
+  t.match(await again.frames.next('error'), { code: 'rate_limited', cid: 'b1' }, 'the fourth message is over: reconnecting did not refill the budget')
+  t.match(await again.frames.next('ack'), { cid: 'b0' }, 'the third, on the new socket, was within the burst')
+  const time = await app.injectWS('/ws/time')
+  t.teardown(() => time.terminate())
+  const frames = new Frames(time)
+  time.send(JSON.stringify({ type: 'refresh', token: 'x' }))
+  t.match(await frames.next('error'), { code: 'rate_limited' }, 'a refresh on the time socket is over the same budget')
+})
+
 t.test('binary frame on chat closes with 1003', async (t) => {
   const app = await build(t)
   const c = await join(t, app, '/ws/chat/b?name=B')

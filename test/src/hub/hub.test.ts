@@ -140,8 +140,8 @@ function hub (t: Test, opts: Partial<HubOptions> = {}) {
   const sessions: ChatSession[] = []
   t.teardown(() => { for (const s of sessions) h.close(s) })
   /** a session whose socket is not yet opened in the hub */
-  const session = (name: string, room = 'r', socket = new FakeSocket(), userId?: string) => {
-    const conn = new Connection(socket, { route: 'chat', ip: '127.0.0.1', userAgent: 'test', room, userId })
+  const session = (name: string, room = 'r', socket = new FakeSocket(), userId?: string, ip = '127.0.0.1') => {
+    const conn = new Connection(socket, { route: 'chat', ip, userAgent: 'test', room, userId })
     const s = new ChatSession(conn, room, name, options)
     sessions.push(s)
     return { s, socket }
@@ -336,6 +336,53 @@ t.test('rate limit: the burst passes, then rate_limited; a sustained flood is cl
   t.equal(s.conn.endedBy, 'flood')
   t.ok(closedAt >= 3000 && closedAt < 6000, `closed after ${closedAt} ms of flooding`)
   t.ok(refused.every((c) => c === 'rate_limited') && refused.length > 10)
+})
+
+t.test('the message budget is the client\'s: shared by its sockets, not refilled by a new one', async (t) => {
+  const { h, session, refused } = hub(t, { ratePerSec: 0.001, rateBurst: 3, ipv6PrefixBits: 64 })
+  const open = async (name: string, ip: string, userId?: string) => {
+    const m = session(name, 'r', new FakeSocket(), userId, ip)
+    await h.open(m.s, undefined, undefined)
+    return m
+  }
+  const send = (s: ChatSession, n: number) => { for (let i = 0; i < n; i++) h.receive(s, JSON.stringify({ type: 'message', text: 'x' })) }
+  const a = await open('A', '2001:db8::1')
+  const b = await open('B', '2001:db8::2') // the same /64
+  send(a.s, 2)
+  send(b.s, 2)
+  t.same(refused, ['rate_limited'], 'four messages from one client: the fourth is over its burst of 3')
+  h.close(a.s)
+  h.close(b.s)
+  const again = await open('A2', '2001:db8::1')
+  send(again.s, 1)
+  t.same(refused, ['rate_limited', 'rate_limited'], 'reconnecting does not refill the budget')
+  const other = await open('C', '2001:db8:0:1::1')
+  send(other.s, 3)
+  t.equal(refused.length, 2, 'another /64 has its own budget')
+  const ann1 = await open('Ann', '10.0.0.1', 'ann')
+  const ann2 = await open('Ann', '10.0.0.2', 'ann')
+  const bob = await open('Bob', '10.0.0.1', 'bob')
+  send(ann1.s, 2)
+  send(ann2.s, 2)
+  send(bob.s, 3)
+  t.equal(refused.length, 3, 'an authenticated user\'s sockets share one budget, whatever their address; another user on that address has their own')
+})
+
+t.test('refresh frames spend from the message budget', async (t) => {
+  const { h, session } = hub(t, { ratePerSec: 0.001, rateBurst: 2 })
+  const { s, socket } = session('R', 'r', new FakeSocket(), 'ann')
+  await h.open(s, undefined, undefined)
+  const tokens: string[] = []
+  s.onRefresh = (token) => { tokens.push(token) }
+  h.receive(s, JSON.stringify({ type: 'message', text: 'hi' }))
+  h.receive(s, JSON.stringify({ type: 'refresh', token: 't1' }))
+  h.receive(s, JSON.stringify({ type: 'refresh', token: 't2' }))
+  await turn()
+  t.same(tokens, ['t1'], 'the refresh over the budget is not verified')
+  t.match(socket.frames().filter((f) => f.type === 'error'), [{ code: 'rate_limited' }])
+  h.receive(s, JSON.stringify({ type: 'message', text: 'after' }))
+  await turn()
+  t.equal(socket.frames().filter((f) => f.type === 'error').length, 2, 'and a message after it finds the budget spent')
 })
 
 t.test('a slow consumer is closed with 1008, then cut off if its close does not complete', async (t) => {

@@ -37,3 +37,17 @@ t.test('flood guard: a burst is not a flood, twice the rate for several seconds 
   }
   t.equal(closedSlight, false, 'barely over the limit is throttled, not closed')
 })
+
+t.test('token bucket: wait and full do not take', async (t) => {
+  const b = new TokenBucket(4, 2, 0)
+  t.equal(b.wait(0), 0)
+  t.equal(b.full(0), true)
+  b.take(0)
+  b.take(0)
+  t.equal(b.full(0), false)
+  t.equal(b.wait(0), 250, 'a token in 250 ms at 4/s')
+  t.equal(b.wait(100), 150)
+  t.equal(b.take(249), false)
+  t.equal(b.wait(250), 0)
+  t.equal(b.full(500), true, 'back at the burst after 500 ms')
+})
