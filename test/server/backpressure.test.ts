@@ -2,7 +2,7 @@
 // unsent data. Real listening server, raw TCP clients that stop reading.
 import t from 'tap'
 import type WebSocket from 'ws'
-import { listen } from '../helper.js'
+import { captureLogs, listen } from '../helper.js'
 import { OP, frame, rawConnect } from '../hardening/raw.js'
 
 const FRAME = 64 * 1024
@@ -75,4 +75,35 @@ t.test('echo: a client that sends without reading stops being read; once it read
   t.equal(conn.messagesIn, sent)
   t.ok(maxBuffered <= limit, `and within the limit throughout (max ${maxBuffered} B)`)
   t.equal(conn.endedBy, undefined, 'not closed as a slow consumer')
+})
+
+t.test('time: a client that never reads is closed with 1008 slow consumer once its backlog passes the limit', async (t) => {
+  const limit = 1024
+  const { logger, lines } = captureLogs()
+  const { app, port } = await listen(t, { SEND_BUFFER_LIMIT_BYTES: String(limit), HEARTBEAT_INTERVAL_MS: '3600000' }, { loggerInstance: logger })
+  const c = await rawConnect(port, '/ws/time?interval=100')
+  t.teardown(() => c.destroy())
+  c.socket.pause() // never reads
+  const conn = [...app.registry.values()][0]!
+  // Ticks alone take many minutes to fill loopback's socket buffers (megabytes); pongs, which count
+  // against the limit like the ticks, fill them in seconds. Pinging stops once the server holds a backlog.
+  const ping = frame({ opcode: OP.text, payload: '{"type":"ping"}' })
+  const BATCH = 1024
+  const batch = Buffer.concat(Array.from({ length: BATCH }, () => ping))
+  let pinged = 0
+  while (conn.socket.bufferedAmount === 0 && conn.endedBy === undefined) {
+    if (pinged > 2_000_000) {
+      t.fail('the kernel buffers never filled')
+      return
+    }
+    c.socket.write(batch)
+    pinged += BATCH
+    while (conn.messagesIn < pinged && conn.endedBy === undefined) await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.pass(`backlog on the server after ${pinged} pongs`)
+  await until(() => app.registry.size === 0, 'the slow consumer to be gone', 15_000)
+  t.equal(conn.endedBy, 'slow consumer')
+  const closeLine = lines.find((l) => l.msg === 'ws closed')
+  t.match(closeLine, { route: 'time', endedBy: 'slow consumer' }, 'the close line says why')
+  t.ok(lines.some((l) => l.msg === 'slow consumer: closing' && l.route === 'time' && (l.bufferedAmount as number) > limit), 'closed once past the limit, not before')
 })
