@@ -3,12 +3,16 @@ import type { FastifyInstance } from 'fastify'
 
 /**
  * Protocol-level keepalive: every interval each socket gets a ping; one that has not answered
- * the previous ping is terminated (a half-open peer never sends a close). The pong handler is
- * installed by the registry. One timer for the whole instance.
+ * the previous ping is terminated (a half-open peer never sends a close). Each round's pings carry
+ * a fresh random payload and only a pong echoing it counts (RFC 6455: a pong answers with the ping's
+ * payload, as browsers do), so unsolicited pongs cannot keep a silent peer alive. The pong handler
+ * is installed by the registry. One timer for the whole instance.
  */
 async function heartbeatPlugin (app: FastifyInstance) {
   const { registry } = app
   const timer = setInterval(() => {
+    // one payload per round: only a pong that echoes it counts as an answer (see registry.pingRound)
+    const nonce = registry.pingRound()
     for (const conn of registry.values()) {
       if (!conn.alive) {
         conn.endedBy = 'heartbeat timeout'
@@ -17,7 +21,7 @@ async function heartbeatPlugin (app: FastifyInstance) {
         continue
       }
       conn.alive = false
-      conn.socket.ping()
+      conn.socket.ping(nonce)
     }
   }, app.config.HEARTBEAT_INTERVAL_MS)
   timer.unref()

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { IntervalGroups } from '../src/time/interval-groups.js'
-import { TEXT, type Connection } from '../src/registry/connection.js'
+import { TEXT, closeSlow, type Connection } from '../src/registry/connection.js'
 import { textFrame } from '../src/protocol/frame.js'
 import { clientKey } from '../src/limits/address.js'
 
@@ -30,10 +30,20 @@ function timeFrame (now: number): string {
 export default async function timeRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const route = app.registry.route('time')
+  const limit = app.config.SEND_BUFFER_LIMIT_BYTES
+  /**
+   * Whether the socket may be sent one more frame: one that already holds more than the limit
+   * unsent (its client does not read) is closed as a slow consumer instead, as chat does.
+   */
+  function canSend (conn: Connection): boolean {
+    if (conn.socket.bufferedAmount <= limit) return true
+    closeSlow(conn, app.log)
+    return false
+  }
   const groups = new IntervalGroups<Connection>((members) => {
     // framed once: each socket's share is one write of the same bytes
     const frame = textFrame(timeFrame(Date.now()))
-    for (const conn of members) conn.sendFrame(frame)
+    for (const conn of members) if (canSend(conn)) conn.sendFrame(frame)
   })
   app.addHook('onClose', async () => groups.clear())
 
@@ -50,14 +60,16 @@ export default async function timeRoutes (fastify: FastifyInstance) {
         if (isBinary || buf.length > 16_384) return
         const frame = clientFrame(buf)
         // {"type":"ping"} -> {"type":"pong","ts"}: lets a page measure its round-trip on the same socket
-        if (frame?.type === 'ping') conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
-        else if (frame?.type === 'refresh') {
+        // a client may ask for replies it never reads: they count against the limit like the ticks
+        if (frame?.type === 'ping') {
+          if (canSend(conn)) conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
+        } else if (frame?.type === 'refresh') {
           // a refresh verifies a token: it spends from the client's message budget, shared with its chat sockets
           if (!app.hub.budgets.take(clientKey(conn.ip, conn.userId, app.config.IPV6_PREFIX_BITS), Date.now())) {
-            conn.send(RATE_LIMITED, TEXT)
+            if (canSend(conn)) conn.send(RATE_LIMITED, TEXT)
             return
           }
-          app.auth.refresh(conn, frame.token).then((reply) => conn.send(JSON.stringify(reply), TEXT), (err: unknown) => app.registry.fail(conn, err))
+          app.auth.refresh(conn, frame.token).then((reply) => { if (canSend(conn)) conn.send(JSON.stringify(reply), TEXT) }, (err: unknown) => app.registry.fail(conn, err))
         }
       } catch (err) {
         app.registry.fail(conn, err)

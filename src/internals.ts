@@ -4,6 +4,7 @@
 
 import type { ServerResponse } from 'node:http'
 import { Socket as NetSocket } from 'node:net'
+import type { Duplex } from 'node:stream'
 
 /** The stream under a ws WebSocket (a net.Socket; injectWS's duplex), as far as writing to it needs. */
 export interface RawStream {
@@ -20,6 +21,27 @@ export interface RawStream {
  */
 export function streamOf (socket: object): RawStream | undefined {
   return (socket as { _socket?: RawStream | null })._socket ?? undefined
+}
+
+/**
+ * The same `_socket`, typed as the Duplex it is (a net.Socket; injectWS's duplex), for what backpressure
+ * needs of it: `writableNeedDrain` and its 'drain' event.
+ */
+export function duplexOf (socket: object): Duplex | undefined {
+  return (socket as { _socket?: Duplex | null })._socket ?? undefined
+}
+
+/** ws's back-reference from a stream to its WebSocket (a private symbol of ws's, found on first use). */
+let kWebSocket: symbol | undefined
+
+/**
+ * The WebSocket a stream carries: ws keeps it on the stream under its private `Symbol('websocket')`.
+ * It lets one listener on the stream ('drain') serve every socket without a closure per socket.
+ * Undefined for a stream ws did not take (or if a ws update drops the back-reference).
+ */
+export function webSocketOf (stream: object): { resume (): void } | undefined {
+  kWebSocket ??= Object.getOwnPropertySymbols(stream).find((sym) => sym.description === 'websocket')
+  return kWebSocket === undefined ? undefined : (stream as Record<symbol, { resume (): void } | undefined>)[kWebSocket]
 }
 
 /** The TCP socket under an upgrade request, with the private fields the functions below touch. */

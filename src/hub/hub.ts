@@ -3,7 +3,7 @@ import { Budgets } from '../limits/budgets.js'
 import { clientKey, DEFAULT_IPV6_PREFIX_BITS } from '../limits/address.js'
 import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
 import { textFrame } from '../protocol/frame.js'
-import { TEXT, corkForTick, type Connection } from '../registry/connection.js'
+import { TEXT, closeSlow, corkForTick, type Connection } from '../registry/connection.js'
 import type { LogLike } from '../registry/registry.js'
 import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult } from './types.js'
 import { UnavailableError } from './errors.js'
@@ -30,8 +30,6 @@ export interface HubEvents {
 }
 
 const NO_EVENTS: HubEvents = { accepted () {}, refused () {}, delivered () {} }
-/** how long a slow consumer gets to take its close frame before it is cut off */
-const SLOW_CLOSE_GRACE_MS = 1000
 /** RATE_LIMIT_MAX_CLIENTS' default, for a hub built without it */
 const DEFAULT_MAX_CLIENTS = 100_000
 
@@ -319,13 +317,7 @@ export class Hub {
   /** Stops queueing to a socket that does not read, so its backlog cannot grow the heap. */
   #slowConsumer (session: ChatSession): void {
     if (session.slowTimer !== undefined) return
-    const { conn } = session
-    conn.endedBy = 'slow consumer'
-    this.#opts.log.warn({ connId: conn.id, room: session.room, bufferedAmount: conn.socket.bufferedAmount }, 'slow consumer: closing')
-    // the close frame queues behind megabytes the peer is not reading: give it a moment, then cut
-    conn.socket.close(1008, 'slow consumer')
-    session.slowTimer = setTimeout(() => conn.socket.terminate(), SLOW_CLOSE_GRACE_MS)
-    session.slowTimer.unref()
+    session.slowTimer = closeSlow(session.conn, this.#opts.log)
   }
 }
 

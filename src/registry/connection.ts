@@ -15,9 +15,9 @@ export interface SocketLike {
   send (data: Buffer | string, options: { binary: boolean }): void
   close (code?: number, reason?: string): void
   terminate (): void
-  ping (): void
+  ping (data?: Buffer): void
   on (event: 'close', listener: (this: SocketLike, code: number, reason: Buffer) => void): unknown
-  on (event: 'pong', listener: (this: SocketLike) => void): unknown
+  on (event: 'pong', listener: (this: SocketLike, data: Buffer) => void): unknown
   on (event: 'error', listener: (this: SocketLike, err: Error) => void): unknown
 }
 
@@ -44,6 +44,29 @@ export function corkForTick (socket: SocketLike): void {
     tcp.cork()
     process.nextTick(uncork, tcp)
   }
+}
+
+/** how long a slow consumer gets to take its close frame before it is cut off */
+export const SLOW_CLOSE_GRACE_MS = 1000
+
+const terminate = (socket: SocketLike) => socket.terminate()
+
+/**
+ * Stops a socket that does not read from growing the heap: closes it with 1008 `slow consumer` and,
+ * since that close frame queues behind everything the peer is not reading, terminates it after
+ * SLOW_CLOSE_GRACE_MS. Does nothing to a socket that is no longer open (already closing: its close is
+ * under way). Returns the grace timer (unref'd), which an owner may clear once the socket has closed;
+ * left alone, it fires on a closed socket, where terminate does nothing.
+ */
+export function closeSlow (conn: Connection, log: { warn (obj: object, msg: string): void }): NodeJS.Timeout | undefined {
+  const socket = conn.socket
+  if (socket.readyState !== OPEN) return undefined
+  conn.endedBy = 'slow consumer'
+  log.warn({ connId: conn.id, route: conn.route, room: conn.room, bufferedAmount: socket.bufferedAmount }, 'slow consumer: closing')
+  socket.close(1008, 'slow consumer')
+  const timer = setTimeout(terminate, SLOW_CLOSE_GRACE_MS, socket)
+  timer.unref()
+  return timer
 }
 
 /** What an entry is made of (the registry adds ip, user agent and user from the upgrade request). */

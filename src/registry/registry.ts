@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { SlotCounts, type Slot } from './caps.js'
 import { Connection, OPEN, type ConnectionInfo, type Route, type SocketLike } from './connection.js'
 
@@ -21,11 +22,6 @@ export function connectionOf (socket: object): Connection | undefined {
 
 type Holder = { [kConnection]?: Connection }
 
-function onPong (this: SocketLike): void {
-  const conn = connectionOf(this)
-  if (conn !== undefined) conn.alive = true
-}
-
 /** Told of every connect and close (metrics); must be cheap and must not throw. */
 export interface RegistryObserver {
   opened (conn: Connection): void
@@ -46,6 +42,12 @@ export class ConnectionRegistry {
   observer: RegistryObserver | undefined
   readonly #onClose: (this: SocketLike, code: number, reason: Buffer) => void
   readonly #onError: (this: SocketLike, err: Error) => void
+  readonly #onPong: (this: SocketLike, data: Buffer) => void
+  /**
+   * The payload of the current heartbeat round's pings (see pingRound). One per round, shared by every
+   * socket: no per-socket state, and a socket can only learn it by receiving its own ping.
+   */
+  #pingNonce: Buffer | undefined
 
   /** `slots`: the per-address and per-user counts the caps are checked against; each entry counts in them */
   constructor (readonly log: LogLike, readonly slots: SlotCounts = new SlotCounts()) {
@@ -53,6 +55,14 @@ export class ConnectionRegistry {
     this.#onClose = function (code, reason) {
       const conn = connectionOf(this)
       if (conn !== undefined) registry.remove(conn, code, reason)
+    }
+    // liveness needs a real answer: only a pong carrying this round's ping payload counts. An unsolicited
+    // pong (none asked for, or a stale or made-up payload) must not keep a silent peer alive.
+    this.#onPong = function (data) {
+      const nonce = registry.#pingNonce
+      if (nonce === undefined || !nonce.equals(data)) return
+      const conn = connectionOf(this)
+      if (conn !== undefined) conn.alive = true
     }
     // the one socket-error policy: ws has already started the close with the right code
     // (1002/1007/1009) for protocol errors; anything else closes with 1011
@@ -98,7 +108,7 @@ export class ConnectionRegistry {
     const holder: Holder = socket as Holder
     holder[kConnection] = conn
     // the same three functions for every socket: an idle socket holds no closure of its own
-    socket.on('pong', onPong)
+    socket.on('pong', this.#onPong)
     socket.on('close', this.#onClose)
     socket.on('error', this.#onError)
     this.log.info({ connId: conn.id, route: conn.route, room: conn.room, ip: conn.ip, userId: conn.userId }, 'ws connected')
@@ -134,6 +144,15 @@ export class ConnectionRegistry {
 
   values (): IterableIterator<Connection> {
     return this.#byId.values()
+  }
+
+  /**
+   * Starts a heartbeat round: returns a fresh random payload for this round's pings. From now on only a
+   * pong carrying it marks a socket alive; answers to earlier rounds no longer count.
+   */
+  pingRound (): Buffer {
+    this.#pingNonce = randomBytes(8)
+    return this.#pingNonce
   }
 
   /** Open sockets per registered route, every registered route included (at zero when it has none). */

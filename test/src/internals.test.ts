@@ -3,12 +3,13 @@
 import { once } from 'node:events'
 import { createServer, ServerResponse, type IncomingMessage } from 'node:http'
 import { Socket, type AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import * as ws from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
-import { detachResponse, dropClearedTimeout, forgetPeername, streamOf, timeoutSymbol } from '../../src/internals.js'
+import { detachResponse, dropClearedTimeout, duplexOf, forgetPeername, streamOf, timeoutSymbol, webSocketOf } from '../../src/internals.js'
 
-t.test('ws keeps each side\'s net.Socket in _socket: writable, corkable', async (t) => {
+/** a connected ws client and its server-side socket, closed at teardown */
+async function wsPair (t: Test): Promise<{ client: WebSocket, server: WebSocket }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
   t.teardown(() => wss.close())
   await once(wss, 'listening')
@@ -17,6 +18,11 @@ t.test('ws keeps each side\'s net.Socket in _socket: writable, corkable', async 
   t.teardown(() => client.terminate())
   await once(client, 'open')
   const [server] = await accepted
+  return { client, server }
+}
+
+t.test('ws keeps each side\'s net.Socket in _socket: writable, corkable', async (t) => {
+  const { client, server } = await wsPair(t)
   for (const [side, ws] of [['client', client], ['server', server]] as const) {
     const stream = streamOf(ws)
     t.ok(stream instanceof Socket, `${side}: _socket is the net.Socket`)
@@ -33,6 +39,18 @@ t.test('ws keeps each side\'s net.Socket in _socket: writable, corkable', async 
   t.equal(String(data), 'hi')
   t.equal(isBinary, false)
   t.equal(streamOf({}), undefined, 'an object without one gives undefined')
+})
+
+t.test('ws\'s stream leads back to its WebSocket, and tells when it must drain', async (t) => {
+  const { client, server } = await wsPair(t)
+  for (const [side, ws] of [['client', client], ['server', server]] as const) {
+    const stream = duplexOf(ws)
+    t.ok(stream instanceof Socket, `${side}: _socket is the net.Socket`)
+    t.equal(webSocketOf(stream!), ws, `${side}: the stream's back-reference is its WebSocket`)
+    t.equal(stream!.writableNeedDrain, false, `${side}: writableNeedDrain is a boolean`)
+  }
+  t.equal(webSocketOf(new Socket()), undefined, 'a stream ws never took has none')
+  t.equal(duplexOf({}), undefined)
 })
 
 t.test('ws\'s extension parser is public (plugins/upgrade-guard) and parses extension offers', async (t) => {
