@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -6,25 +7,25 @@ import { Budgets } from '../src/limits/budgets.js'
 
 /**
  * Every refusal of a WebSocket upgrade, by the name it is counted under in
- * rt_upgrade_refusals_total{reason}, with its HTTP status. Refusals are answered by refuse(), from
+ * rt_upgrade_refusals_total{reason}, with its HTTP status (the body's `error` is the status's name). Refusals are answered by refuse(), from
  * whichever plugin finds the reason; this table is the one list of them.
  */
 export const REFUSALS = {
-  bad_request: { statusCode: 400, error: 'Bad Request' },
-  unauthorized: { statusCode: 401, error: 'Unauthorized' },
-  origin: { statusCode: 403, error: 'Forbidden' },
-  host: { statusCode: 403, error: 'Forbidden' },
-  room_forbidden: { statusCode: 403, error: 'Forbidden' },
-  not_found: { statusCode: 404, error: 'Not Found' },
+  bad_request: 400,
+  unauthorized: 401,
+  origin: 403,
+  host: 403,
+  room_forbidden: 403,
+  not_found: 404,
   // named after its status since it was first counted; dashboards key on it
-  http_405: { statusCode: 405, error: 'Method Not Allowed' },
-  per_ip_cap: { statusCode: 429, error: 'Too Many Requests' },
-  upgrade_rate: { statusCode: 429, error: 'Too Many Requests' },
-  per_user_cap: { statusCode: 429, error: 'Too Many Requests' },
-  shutting_down: { statusCode: 503, error: 'Service Unavailable' },
-  capacity: { statusCode: 503, error: 'Service Unavailable' },
-  unavailable: { statusCode: 503, error: 'Service Unavailable' },
-  overloaded: { statusCode: 503, error: 'Service Unavailable' }
+  http_405: 405,
+  per_ip_cap: 429,
+  upgrade_rate: 429,
+  per_user_cap: 429,
+  shutting_down: 503,
+  capacity: 503,
+  unavailable: 503,
+  overloaded: 503
 } as const
 
 export type RefusalReason = keyof typeof REFUSALS
@@ -45,7 +46,8 @@ declare module 'fastify' {
  * reason for metrics. Returns the reply (an async hook returns it; a callback hook does not call done).
  */
 export function refuse (req: FastifyRequest, reply: FastifyReply, reason: RefusalReason, message: string, headers?: Record<string, string>): FastifyReply {
-  const { statusCode, error } = REFUSALS[reason]
+  const statusCode = REFUSALS[reason]
+  const error = STATUS_CODES[statusCode] as string
   req.refusal = reason
   if (headers !== undefined) reply.headers(headers)
   return reply.code(statusCode).send({ statusCode, error, message })

@@ -4,18 +4,11 @@
 -- KEYS: meta, hist, cids, rooms-set   ARGV: room, newEpoch, head, tail, cid, size, channel,
 --   seenEpoch, seenSeq (the highest seq the caller has seen in seenEpoch; '' and 0 when it saw none)
 -- Returns {epoch, message JSON, 1 when cid repeated a held message (nothing published) else 0}
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-  redis.call('DEL', KEYS[2], KEYS[3])
-end
+local epoch = room_epoch(ARGV[2])
 -- the seq went back (Redis lost writes the caller saw: an older snapshot, a lagging replica promoted):
 -- the next seqs would name messages already delivered, so the room starts a new epoch first
 if epoch == ARGV[8] and tonumber(redis.call('HGET', KEYS[1], 'seq')) < tonumber(ARGV[9]) then
-  epoch = ARGV[2]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-  redis.call('DEL', KEYS[2], KEYS[3])
+  epoch = restart_room(ARGV[2])
 end
 local size = tonumber(ARGV[6])
 local cid = ARGV[5]

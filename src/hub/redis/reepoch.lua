@@ -5,9 +5,7 @@
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq'))
 if epoch and epoch == ARGV[2] and seq < tonumber(ARGV[3]) then
-  epoch = ARGV[1]
+  epoch = restart_room(ARGV[1])
   seq = 0
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-  redis.call('DEL', KEYS[2], KEYS[3])
 end
 return {epoch or false, seq or 0}

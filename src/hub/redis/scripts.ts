@@ -18,16 +18,16 @@ export type ScriptedRedis = Redis & {
   rtReepoch (...args: Args): Promise<[epoch: string | null, seq: number]>
 }
 
-/** command name → its file and how many of its arguments are keys */
-const SCRIPTS = {
-  rtPublish: { file: 'publish.lua', keys: 4 },
-  rtBacklog: { file: 'backlog.lua', keys: 3 },
+/** command name → its file, how many of its arguments are keys, and whether it uses room.lua's functions */
+const SCRIPTS: Record<string, { file: string, keys: number, room?: true }> = {
+  rtPublish: { file: 'publish.lua', keys: 4, room: true },
+  rtBacklog: { file: 'backlog.lua', keys: 3, room: true },
   rtPeek: { file: 'peek.lua', keys: 2 },
   rtTouch: { file: 'touch.lua', keys: 4 },
   rtJoin: { file: 'join.lua', keys: 4 },
   rtLeave: { file: 'leave.lua', keys: 3 },
-  rtReepoch: { file: 'reepoch.lua', keys: 3 }
-} as const
+  rtReepoch: { file: 'reepoch.lua', keys: 3, room: true }
+}
 
 /** The source of one script; throws naming the file when it is missing (a build that did not copy it). */
 export function scriptSource (file: string): string {
@@ -40,8 +40,10 @@ export function scriptSource (file: string): string {
 }
 
 export function defineScripts (redis: Redis): ScriptedRedis {
-  for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
-    redis.defineCommand(name, { numberOfKeys: keys, lua: scriptSource(file) })
+  // Redis scripts cannot import: the room's shared functions are prepended as text (one EVALSHA body each)
+  const room = scriptSource('room.lua')
+  for (const [name, { file, keys, room: usesRoom }] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(name, { numberOfKeys: keys, lua: usesRoom === true ? `${room}\n${scriptSource(file)}` : scriptSource(file) })
   }
   return redis as ScriptedRedis
 }
