@@ -29,6 +29,10 @@ export class Transcript {
   /** highest seq shown in the current epoch */
   lastSeq = 0
   readonly entries: Entry[] = []
+  /** ids of the messages shown, whatever their epoch: a message is never shown twice */
+  readonly #shown = new Set<string>()
+  /** a live message already told of a restart the next welcome will report too */
+  #restarted = false
 
   /** The query to resume with after a reconnect: `since` and `epoch` of what this client has seen. */
   resumeQuery (): { since: number, epoch: string } | undefined {
@@ -39,12 +43,13 @@ export class Transcript {
   welcome (w: Welcome): Entry[] {
     const added: Entry[] = []
     const first = this.epoch === undefined
-    if (w.truncated === true && !first) {
+    if (w.truncated === true && !first && !this.#restarted) {
       // the server says messages we have not seen are gone (dropped or a new epoch): say so, then start over
       added.push({ kind: 'gap', reason: w.epoch !== this.epoch ? 'the server restarted: earlier messages may be missing' : 'some messages were missed' })
     }
     if (w.epoch !== this.epoch) this.lastSeq = 0
     this.epoch = w.epoch
+    this.#restarted = false
     for (const m of w.history) {
       const e = this.#add(m)
       if (e !== undefined) added.push(e)
@@ -57,7 +62,13 @@ export class Transcript {
   /** Applies a live message; returns the entry to render, or undefined for a duplicate. */
   message (m: ChatMessage): Entry[] {
     const added: Entry[] = []
-    if (this.lastSeq > 0 && m.seq > this.lastSeq + 1) {
+    if (m.seq <= this.lastSeq && !this.#shown.has(m.id)) {
+      // a seq this client has seen, on another message: the room started a new epoch (the server lost its
+      // state) before this socket was told. Show it after a gap; the next welcome (truncated) fills in.
+      added.push({ kind: 'gap', reason: 'the room restarted: earlier messages may be missing' })
+      this.lastSeq = m.seq - 1
+      this.#restarted = true
+    } else if (this.lastSeq > 0 && m.seq > this.lastSeq + 1) {
       added.push({ kind: 'gap', reason: `messages ${this.lastSeq + 1}-${m.seq - 1} were missed` })
     }
     const e = this.#add(m)
@@ -68,8 +79,9 @@ export class Transcript {
   }
 
   #add (m: ChatMessage): Entry | undefined {
-    if (m.seq <= this.lastSeq) return undefined // already shown
+    if (m.seq <= this.lastSeq || this.#shown.has(m.id)) return undefined // already shown
     this.lastSeq = m.seq
+    this.#shown.add(m.id)
     return { kind: 'message', message: m }
   }
 }

@@ -28,6 +28,20 @@ t.test('transcript: history merge without duplicates; live duplicates dropped', 
   t.same(tr.entries.map((e) => e.kind === 'message' ? e.message.seq : 'gap'), [1, 2, 3, 4, 5, 6], 'no gaps, no duplicates')
 })
 
+t.test('transcript: a live message reusing a seen seq is a new epoch: shown after one gap, never twice', async (t) => {
+  const tr = new Transcript()
+  const again = (seq: number, text: string): ChatMessage => ({ ...msg(seq, text), id: `new${seq}` })
+  tr.welcome({ type: 'welcome', seq: 10, epoch: 'old', history: [msg(9), msg(10)] })
+  const live = tr.message(again(1, 'first of the new epoch'))
+  t.same(live.map((e) => e.kind), ['gap', 'message'], 'not dropped as already seen')
+  t.equal(tr.message(again(1, 'first of the new epoch')).length, 0, 'a real duplicate is still dropped')
+  t.equal(tr.message(again(2, 'second')).length, 1)
+  t.same(tr.resumeQuery(), { since: 2, epoch: 'old' }, 'resumes with the old epoch: the server answers truncated')
+  const added = tr.welcome({ type: 'welcome', seq: 3, epoch: 'new', history: [again(1, 'x'), again(2, 'y'), again(3, 'third')], truncated: true })
+  t.same(added.map((e) => e.kind === 'message' ? e.message.text : 'gap'), ['third'], 'one gap in all, nothing twice')
+  t.same(tr.resumeQuery(), { since: 3, epoch: 'new' })
+})
+
 t.test('transcript: truncated welcome marks a gap and resets bookkeeping to the new epoch', async (t) => {
   const tr = new Transcript()
   tr.welcome({ type: 'welcome', seq: 10, epoch: 'old', history: [msg(9), msg(10)] })
