@@ -31,7 +31,8 @@ export interface Held {
 export class ByteBudget {
   bytes = 0
   held = 0
-  #queue: Array<{ history: History, entry: Held }> = []
+  /** held entries in time order; a slot is emptied (null) once the budget has passed it */
+  #queue: Array<{ history: History, entry: Held } | null> = []
   #head = 0
 
   constructor (readonly max: number) {}
@@ -41,9 +42,9 @@ export class ByteBudget {
     this.held++
     this.#queue.push({ history, entry })
     while (this.bytes > this.max && this.#head < this.#queue.length) {
-      const head = this.#queue[this.#head++] as { history: History, entry: Held }
+      const head = this.#take()
       // held in time order: a live head entry is its room's oldest
-      if (head.entry.gone !== true) head.history.dropOldest()
+      if (head !== null && head.entry.gone !== true) head.history.dropOldest()
     }
     this.#compact()
   }
@@ -56,22 +57,38 @@ export class ByteBudget {
     this.held--
   }
 
+  /** The head slot, emptied so the queue keeps no message the budget has passed. */
+  #take (): { history: History, entry: Held } | null {
+    const head = this.#queue[this.#head] ?? null
+    this.#queue[this.#head++] = null
+    return head
+  }
+
+  // Entries that left history some other way (HISTORY_SIZE, expiry, a dropped room) stay queued until a
+  // compaction: at most `held` + COMPACT_SLACK of them, so the messages they still reference are bounded by
+  // what history holds; a rebuild costs O(queue) after at least as many removals, O(1) per message.
   #compact (): void {
     const queue = this.#queue
-    while (this.#head < queue.length && (queue[this.#head] as { entry: Held }).entry.gone === true) this.#head++
-    if (queue.length - this.#head <= 2 * this.held + 1024) {
-      if (this.#head > 1024 && this.#head * 2 > queue.length) { queue.splice(0, this.#head); this.#head = 0 }
+    while (this.#head < queue.length) {
+      const q = queue[this.#head]
+      if (q != null && q.entry.gone !== true) break
+      this.#take()
+    }
+    if (queue.length - this.#head <= 2 * this.held + COMPACT_SLACK) {
+      if (this.#head > COMPACT_SLACK && this.#head * 2 > queue.length) { queue.splice(0, this.#head); this.#head = 0 }
       return
     }
     const live: Array<{ history: History, entry: Held }> = []
     for (let i = this.#head; i < queue.length; i++) {
-      const q = queue[i] as { history: History, entry: Held }
-      if (q.entry.gone !== true) live.push(q)
+      const q = queue[i]
+      if (q != null && q.entry.gone !== true) live.push(q)
     }
     this.#queue = live
     this.#head = 0
   }
 }
+
+const COMPACT_SLACK = 16
 
 /** What the resume rule reads of a room: its epoch, latest seq, and held messages oldest first. */
 export interface HistoryView {
