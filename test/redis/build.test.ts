@@ -62,9 +62,11 @@ t.test('the built server finds its Lua scripts and publishes through Redis', asy
       const f = JSON.parse(String(d)) as Record<string, unknown>
       frames.push(f)
       if (f.type === 'welcome') ws.send(JSON.stringify({ type: 'message', text: 'from dist', cid: 'c1' }))
-      if (f.type === 'message') resolve(f)
+      // the broadcast and the ack may come in separate reads: wait until both are in
+      if (frames.some((x) => x.type === 'ack') && frames.some((x) => x.type === 'message')) resolve(f)
     })
   })
-  t.match(await got, { type: 'message', text: 'from dist', seq: 1, room: 'built' })
+  await got
+  t.match(frames.find((f) => f.type === 'message'), { type: 'message', text: 'from dist', seq: 1, room: 'built' })
   t.match(frames.find((f) => f.type === 'ack'), { cid: 'c1', seq: 1 }, 'acked by the publish script')
 })
