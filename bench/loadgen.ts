@@ -3,6 +3,7 @@
 // with the measured windows. It runs apart from the orchestrator so that its work is measured apart
 // from the servers'. Every loop is bounded in count and time.
 import type { Reply, Request, Window } from './lib/types.js'
+import { crossTask } from './scenarios/cross.js'
 import { echoTask } from './scenarios/echo.js'
 import { fanoutTask } from './scenarios/fanout.js'
 import { handshakeTask } from './scenarios/handshake.js'
@@ -19,6 +20,7 @@ async function run (req: Request): Promise<Window[]> {
     case 'idle': return await idleTask(target, task)
     case 'handshake': return await handshakeTask(target, task)
     case 'hold': return await holdTask(target, task)
+    case 'cross': return await crossTask(target, task)
   }
 }
 

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--servers=ours,ws,sio,ws-heap] [--only=echo,fanout,time,idle,handshake,hold,deflate,metrics]
+// `npm run bench [-- --quick] [--servers=ours,ws,sio,ws-heap] [--only=echo,fanout,time,idle,handshake,hold,deflate,metrics,cluster]
 //   [--echo=500x16384,...] [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--ours-dir=CHECKOUT] [--no-build]
 //   [--report=bench/results/latest.json]`
 // Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
@@ -6,13 +6,15 @@
 // bench/results/latest.json. Loopback only; every phase is bounded in time. The method, what each
 // scenario measures and how the goals are judged: bench/README.md.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Launch, ROOT, type ServerName } from './lib/launch.js'
 import { cpuSeconds, rssBytes } from './lib/proc.js'
 import type { Row, Task } from './lib/types.js'
 import { deflateSummary, goals, goalTable, machine, table } from './report.js'
 import { benchAll } from './rounds.js'
+import { clusterBench } from './cluster.js'
 
 interface Options extends Launch {
   quick: boolean
@@ -131,7 +133,12 @@ async function main (): Promise<void> {
     // every server runs compiled, as plain node: no TypeScript loader in the measured process
     process.stdout.write('building: tsc -p tsconfig.build.json, tsc -p bench/tsconfig.build.json\n')
     // the server only (npm run build also bundles the browser client, which the bench does not load)
-    if (opts.servers.includes('ours') || opts.servers.includes('ws-heap')) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: opts.oursDir, stdio: 'inherit' })
+    if (opts.servers.includes('ours') || opts.servers.includes('ws-heap')) {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: opts.oursDir, stdio: 'inherit' })
+      // tsc does not copy the Redis hub's Lua scripts, which the cluster part loads
+      const lua = join(opts.oursDir, 'src/hub/redis')
+      for (const f of readdirSync(lua)) if (f.endsWith('.lua')) copyFileSync(join(lua, f), join(opts.oursDir, 'dist/src/hub/redis', f))
+    }
     execFileSync('npx', ['tsc', '-p', 'bench/tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' })
   }
   process.stdout.write(`bench (${opts.quick ? 'quick' : 'full'}): ${JSON.stringify(machine())}\n`)
@@ -148,6 +155,8 @@ async function main (): Promise<void> {
   const rest = tasks.filter((t) => t.task.kind !== 'idle')
   if (rest.length > 0) await benchAll(opts, opts.servers, rest, opts.env, rows, quietSeconds, opts.quick ? 12_000 : 110_000)
   if (!opts.quick) await variants(opts, wanted, rows, quietSeconds)
+  // instances on one Redis (started by the run): in a full run, or when asked for by name
+  if (opts.only?.has('cluster') === true || (opts.only === null && !opts.quick)) await clusterBench(opts, rows)
   const gs = goals(rows)
   const seconds = (Date.now() - started) / 1000
   const out = table(rows) + '\n\n' + goalTable(gs)

@@ -21,6 +21,26 @@ export type Task =
   | { kind: 'idle', sockets: number, settleMs: number, deflate?: boolean }
   | { kind: 'handshake', concurrency: number, durationMs: number }
   | { kind: 'hold', sockets: number, holdMs: number }
+  | CrossTask
+
+/**
+ * Rooms spread over several instances of one server (bench/cluster.ts): room r has `receivers` members on
+ * instance `recvAt[r]` and one publisher on `pubAt[r]`. The publishers keep `window` messages outstanding per
+ * room, or, with `rate`, send that many messages per second in all. `instances` are every instance's port and
+ * pid (the target's port is not used); CPU is read for each of them.
+ */
+export interface CrossTask {
+  kind: 'cross'
+  label: string
+  instances: Array<{ port: number, pid: number }>
+  pubAt: number[]
+  recvAt: number[]
+  receivers: number
+  window: number
+  rate?: number
+  warmupMs: number
+  durationMs: number
+}
 
 export interface Request { id: number, target: Target, task: Task }
 

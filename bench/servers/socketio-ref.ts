@@ -1,9 +1,13 @@
 // Socket.IO 4 reference server for the bench: echo event, chat rooms with io.to(room).emit and
 // a time push, the same work as the service's endpoints in Socket.IO's idiom. Clients choose
 // the endpoint in the handshake query: ?mode=echo | time | chat&room=R&name=N.
-// Settings: PORT, HOST, HISTORY_SIZE (100), PRESENCE_EVENTS_MAX_MEMBERS (1000).
+// Settings: PORT, HOST, HISTORY_SIZE (100), PRESENCE_EVENTS_MAX_MEMBERS (1000); for the cross-instance bench,
+// SIO_ADAPTER=redis (@socket.io/redis-adapter) or sharded (its createShardedAdapter, SPUBLISH/SSUBSCRIBE) on
+// REDIS_URL: broadcasts reach the rooms' sockets on every instance (seq, history and names stay per instance).
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter'
+import { Redis } from 'ioredis'
 import { Server } from 'socket.io'
 
 const PORT = Number(process.env.PORT ?? 3200)
@@ -26,6 +30,15 @@ const server = createServer((req, res) => {
   if (!(req.url ?? '').startsWith('/socket.io/')) res.writeHead(404).end()
 })
 const io = new Server(server, { transports: ['websocket'], serveClient: false, maxHttpBufferSize: 65536 })
+const ADAPTER = process.env.SIO_ADAPTER ?? ''
+if (ADAPTER !== '') {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+  const pub = new Redis(url)
+  const sub = pub.duplicate()
+  if (ADAPTER === 'redis') io.adapter(createAdapter(pub, sub))
+  else if (ADAPTER === 'sharded') io.adapter(createShardedAdapter(pub, sub))
+  else throw new Error(`SIO_ADAPTER must be redis or sharded, not ${ADAPTER}`)
+}
 
 const timeIntervals = new Map<number, NodeJS.Timeout>()
 function timePayload (): object {
