@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
 import WebSocket from 'ws'
 import { closed, connect, listen, type Frames } from '../helper.js'
 import { startServer } from '../server-process.js'
@@ -113,6 +114,49 @@ t.test('redis cluster', async (t) => {
     alice.ws.send('marker')
     await mallory.frames.next((f) => f.text === 'marker')
     t.same(seqs(mallory.frames), [1, 2, 3, 4], 'no retry was broadcast')
+  })
+
+  t.test('per-room routing: an instance hears a room only while it has members there, and loses nothing around it', async (t) => {
+    const { instances: [a, b, idle], prefix } = await cluster(t, redis, 3)
+    const raw = new Redis(redis.url)
+    t.teardown(() => raw.disconnect())
+    const subscribers = async (room: string) => {
+      const [, n] = await raw.pubsub('NUMSUB', `${prefix}room:{${room}}:ch`) as [string, number]
+      return n
+    }
+    t.equal(await subscribers('route'), 0, 'nobody listens to a room without members')
+    const pub = await joined(t, `${a!.ws}/ws/chat/route?name=Pub`)
+    t.equal(await subscribers('route'), 1, 'the instance with a member subscribes before the welcome')
+    // the publisher keeps publishing while a member on b joins and leaves again and again: each of its
+    // sessions gets every seq after its welcome's, once and in order
+    let sending = true
+    let sent = 0
+    const pump = (async () => {
+      while (sending) {
+        pub.ws.send(JSON.stringify({ type: 'message', text: `n${sent}`, cid: `c${sent}` }))
+        sent++
+        await pub.frames.next((f) => f.type === 'ack' && f.cid === `c${sent - 1}`)
+      }
+    })()
+    for (let i = 0; i < 6; i++) {
+      const m = await joined(t, `${b!.ws}/ws/chat/route?name=M${i}`)
+      const from = Number(m.welcome.seq)
+      await m.frames.next((f) => f.type === 'message' && Number(f.seq) >= from + 5, 10000)
+      const got = seqs(m.frames)
+      t.same(got, Array.from({ length: got.length }, (_, k) => from + 1 + k), `session ${i}: every seq after ${from}, once, in order`)
+      m.ws.close()
+      await closed(m.ws)
+      await waitFor(async () => await subscribers('route') === 1)
+    }
+    sending = false
+    await pump
+    t.equal(await subscribers('route'), 1, 'b unsubscribed once its last member left')
+    const [, all] = await raw.pubsub('NUMSUB', `${prefix}events`) as [string, number]
+    t.equal(all, 0, 'no instance subscribes to a channel of every room')
+    t.equal((await idle!.app.inject('/ready')).statusCode, 200, 'an instance with no member is ready and subscribed to nothing')
+    pub.ws.close()
+    await closed(pub.ws)
+    await waitFor(async () => await subscribers('route') === 0)
   })
 
   t.test('members of an instance that dies disappear within the presence TTL', async (t) => {

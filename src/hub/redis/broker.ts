@@ -36,9 +36,10 @@ export interface LocalRooms {
 }
 
 /**
- * Messages through Redis: seq, epoch, history and cid dedupe per room (publish.lua, backlog.lua), and the
- * one channel every instance subscribes to once, carrying messages (`m<epoch>\n<json>`) and presence events
- * (`p<json>`) to the instances with members in the room.
+ * Messages through Redis: seq, epoch, history and cid dedupe per room (publish.lua, backlog.lua), and one
+ * channel per room carrying its messages (`m<epoch>\n<json>`) and presence events (`p<json>`). An instance
+ * subscribes to a room's channel only while it has members there (watch, unwatch): it never receives, parses
+ * or filters the traffic of rooms it does not serve.
  */
 export class Broker {
   readonly #cmd: ScriptedRedis
@@ -47,11 +48,14 @@ export class Broker {
   readonly #opts: BrokerOptions
   readonly #rooms: LocalRooms
   #listener: HubListener | undefined
-  /** last seq delivered per room, with its epoch: drops overlaps and fills gaps after the subscription was down */
+  /**
+   * last seq delivered per watched room, with its epoch: drops overlaps and fills gaps after the subscription
+   * was down. Forgotten on unwatch: a room watched again starts from its next welcome's backlog.
+   */
   readonly #delivered = new Map<string, { epoch: string, seq: number }>()
   #subscribedOnce = false
   /**
-   * the highest seq seen per room (published here, read, or heard on the channel, whatever the room), with its
+   * the highest seq seen per room (published here, read, or heard on a watched room's channel), with its
    * epoch: a Redis whose seq is below it lost writes, and the room must get a new epoch before it accepts more
    */
   readonly #seen = new Map<string, Seen>()
@@ -69,7 +73,7 @@ export class Broker {
     cmd.on('ready', () => { this.#checkIdentity().catch(onError) })
     sub.on('message', (_channel: string, payload: string) => this.#onEvent(payload))
     sub.on('ready', () => {
-      // ioredis resubscribes by itself; after an outage, deliver what was published meanwhile
+      // ioredis resubscribes by itself (every watched room); after an outage, deliver what was published meanwhile
       if (this.#subscribedOnce) this.#fillGaps().catch(onError)
       this.#subscribedOnce = true
     })
@@ -79,10 +83,29 @@ export class Broker {
     this.#listener = listener
   }
 
-  /** Connects the subscriber and subscribes; resolves even when Redis is down (ioredis keeps retrying). */
+  /** Connects the subscriber; resolves even when Redis is down (ioredis keeps retrying). */
   async start (): Promise<void> {
-    await this.#sub.connect().then(async () => await this.#sub.subscribe(this.#keys.channel)).catch(() => {})
+    await this.#sub.connect().catch(() => {})
     if (this.#sub.status === 'ready') this.#subscribedOnce = true
+  }
+
+  /**
+   * The first local member of `room` is joining: its channel is subscribed before the join goes on, so that
+   * whatever is published after the join reads its backlog reaches this instance (the hub drops what that
+   * backlog already held). Refused while the subscriber is down: nothing would fill the gap for a room that
+   * has not delivered anything here yet. ioredis subscribes again by itself after a reconnect.
+   */
+  async watch (room: string): Promise<void> {
+    await call(this.#sub, async () => await this.#sub.subscribe(this.#keys.channel(room)))
+  }
+
+  /**
+   * The last local member left. Commands on one connection run in order, so an unsubscribe followed by the
+   * next first member's subscribe leaves the room subscribed.
+   */
+  unwatch (room: string): void {
+    this.#delivered.delete(room)
+    this.#sub.unsubscribe(this.#keys.channel(room)).catch(() => {})
   }
 
   async publish (room: string, draft: Draft): Promise<PublishResult> {
@@ -98,7 +121,7 @@ export class Broker {
     const [[epoch, raw, dup]] = await call(this.#cmd, async () => await Promise.all([
       this.#cmd.rtPublish(
         keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
-        room, newEpoch(), head, tail, cidKey(draft) ?? '', this.#opts.historySize, keys.channel,
+        room, newEpoch(), head, tail, cidKey(draft) ?? '', this.#opts.historySize, keys.channel(room),
         seen?.epoch ?? '', seen?.seq ?? 0
       ),
       touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
@@ -241,9 +264,9 @@ export class Broker {
     return out
   }
 
-  /** Sends a presence event to every instance (each delivers it if it has members in the room). */
+  /** Sends a presence event to the instances with members in the room. */
   async announce (ev: PresenceEvent): Promise<void> {
-    await this.#cmd.publish(this.#keys.channel, `p${JSON.stringify(ev)}`)
+    await this.#cmd.publish(this.#keys.channel(ev.room), `p${JSON.stringify(ev)}`)
   }
 
   #onEvent (payload: string): void {

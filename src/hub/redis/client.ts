@@ -3,17 +3,14 @@ import { ReplyError, type Redis, type RedisOptions } from 'ioredis'
 import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
 
-/** Every key and the channel, under one prefix (REDIS_PREFIX), so deployments can share one Redis. */
+/** Every key and channel, under one prefix (REDIS_PREFIX), so deployments can share one Redis. */
 export class Keys {
-  /** the one pub/sub channel every instance subscribes to */
-  readonly channel: string
   /** set of every room ever published to or joined */
   readonly rooms: string
   /** set of the instance ids with a heartbeat */
   readonly instances: string
 
   constructor (readonly prefix: string) {
-    this.channel = `${prefix}events`
     this.rooms = `${prefix}rooms`
     this.instances = `${prefix}instances`
   }
@@ -21,6 +18,14 @@ export class Keys {
   /** meta {epoch, seq}, hist, cids, members, refs */
   room (room: string, part: string): string {
     return `${this.prefix}room:{${room}}:${part}`
+  }
+
+  /**
+   * The room's pub/sub channel, which only instances with members in the room subscribe to. Its hash tag is
+   * the room's: on a Cluster it lives in the slot of the room's keys, so a script can publish to it.
+   */
+  channel (room: string): string {
+    return `${this.prefix}room:{${room}}:ch`
   }
 
   /** an instance's liveness key (PX the presence TTL) */

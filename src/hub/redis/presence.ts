@@ -14,6 +14,12 @@ export interface PresenceOptions {
 
 interface LocalMember { name: string, userId: string | undefined, refs: number }
 
+/** The rooms' channels (Broker): subscribed while this instance has members in the room. */
+export interface RoomWatch {
+  watch (room: string): Promise<void>
+  unwatch (room: string): void
+}
+
 /**
  * Room members across every instance (join.lua, leave.lua), and this instance's liveness: a key that
  * heartbeats refresh, whose expiry lets any other instance sweep the members of one that died.
@@ -27,10 +33,15 @@ export class Presence {
   readonly #onError: (err: Error) => void
   /** this instance's members, to re-register them when Redis comes back empty */
   readonly #local = new Map<string, Map<string, LocalMember>>()
+  /** per local room, its subscription: every join into the room waits for it before reading anything */
+  readonly #watching = new Map<string, Promise<void>>()
+  readonly #watch: RoomWatch
   #beat: NodeJS.Timeout | undefined
 
-  constructor (cmd: ScriptedRedis, keys: Keys, opts: PresenceOptions, announce: (ev: PresenceEvent) => Promise<void>, onError: (err: Error) => void) {
+  constructor (cmd: ScriptedRedis, keys: Keys, opts: PresenceOptions, announce: (ev: PresenceEvent) => Promise<void>,
+    onError: (err: Error) => void, watch: RoomWatch) {
     this.#cmd = cmd
+    this.#watch = watch
     this.#keys = keys
     this.#opts = opts
     this.#announce = announce
@@ -63,13 +74,21 @@ export class Presence {
 
   async join (room: string, member: Member): Promise<{ names: string[], count: number }> {
     let local = this.#local.get(room)
-    if (local === undefined) { local = new Map(); this.#local.set(room, local) }
+    let watching = this.#watching.get(room)
+    if (local === undefined || watching === undefined) {
+      local = new Map()
+      this.#local.set(room, local)
+      watching = this.#watch.watch(room)
+      watching.catch(() => {}) // each join awaits it; a failed one forgets the room
+      this.#watching.set(room, watching)
+    }
     const max = this.#opts.presenceMaxMembers ?? Infinity
     const mine = local.get(member.key)
     if (mine !== undefined) {
       // another socket of a member this instance already registered: nothing changes in Redis
       mine.refs++
       try {
+        await watching
         const count = await this.count(room)
         return { names: count > max ? [] : await this.members(room), count }
       } catch (err) {
@@ -80,7 +99,8 @@ export class Presence {
     local.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
     let added: number, count: number
     try {
-      [[added, count]] = await call(this.#cmd, async () => await Promise.all([
+      await watching
+      ;[[added, count]] = await call(this.#cmd, async () => await Promise.all([
         this.#register(room, member.key, member.name, member.userId),
         touchRoom(this.#cmd, this.#keys, room, this.#opts.roomIdleTtlMs)
       ]))
@@ -162,7 +182,11 @@ export class Presence {
   #forget (room: string, key: string): void {
     const local = this.#local.get(room)
     local?.delete(key)
-    if (local?.size === 0) this.#local.delete(room)
+    if (local?.size === 0) {
+      this.#local.delete(room)
+      this.#watching.delete(room)
+      this.#watch.unwatch(room)
+    }
   }
 }
 

@@ -29,7 +29,7 @@ export interface RedisStoreOptions {
 
 /**
  * The hub's state in Redis, shared by every instance with the same REDIS_URL and REDIS_PREFIX: the broker
- * (seq, epoch, history and cid dedupe per room; the pub/sub channel) and presence (members per room, a
+ * (seq, epoch, history and cid dedupe per room; a pub/sub channel per room, heard only by the instances with members there) and presence (members per room, a
  * heartbeat per instance) over two connections, commands and subscriber, whatever the number of sockets.
  */
 export class RedisStore implements HubStore {
@@ -47,7 +47,10 @@ export class RedisStore implements HubStore {
     this.#sub = connection(opts, { ...CLIENT_OPTIONS, enableOfflineQueue: true })
     this.#cmd.on('error', onError)
     this.#sub.on('error', onError)
-    this.#presence = new Presence(this.#cmd, keys, opts, async (ev) => await this.#broker.announce(ev), onError)
+    this.#presence = new Presence(this.#cmd, keys, opts, async (ev) => await this.#broker.announce(ev), onError, {
+      watch: async (room) => await this.#broker.watch(room),
+      unwatch: (room) => this.#broker.unwatch(room)
+    })
     this.#broker = new Broker(this.#cmd, this.#sub, keys, opts, this.#presence, onError)
   }
 
