@@ -129,10 +129,10 @@ t.test('redis cluster', async (t) => {
     t.equal(await subscribers('route'), 1, 'the instance with a member subscribes before the welcome')
     // the publisher keeps publishing while a member on b joins and leaves again and again: each of its
     // sessions gets every seq after its welcome's, once and in order
-    let sending = true
+    const pumping = { on: true }
     let sent = 0
     const pump = (async () => {
-      while (sending) {
+      while (pumping.on) {
         pub.ws.send(JSON.stringify({ type: 'message', text: `n${sent}`, cid: `c${sent}` }))
         sent++
         await pub.frames.next((f) => f.type === 'ack' && f.cid === `c${sent - 1}`)
@@ -148,7 +148,7 @@ t.test('redis cluster', async (t) => {
       await closed(m.ws)
       await waitFor(async () => await subscribers('route') === 1)
     }
-    sending = false
+    pumping.on = false
     await pump
     t.equal(await subscribers('route'), 1, 'b unsubscribed once its last member left')
     const [, all] = await raw.pubsub('NUMSUB', `${prefix}events`) as [string, number]
