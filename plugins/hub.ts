@@ -58,6 +58,8 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
     presenceTtlMs: config.PRESENCE_TTL_MS,
     presenceMaxMembers: config.PRESENCE_EVENTS_MAX_MEMBERS,
     roomIdleTtlMs: config.ROOM_IDLE_TTL_MS,
+    maxRooms: config.MAX_ROOMS,
+    historyMaxBytes: config.HISTORY_MAX_BYTES,
     onError (err) {
       // ioredis retries by itself; log each distinct failure once, not once per retry
       if (err.message !== lastError) app.log.warn({ err: { message: err.message } }, 'redis error')

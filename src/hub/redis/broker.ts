@@ -2,17 +2,15 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { pageNames } from '../rooms-page.js'
-import { call, touchRoom, type Keys } from './client.js'
+import { call, roomArgs, type Keys, type RoomBounds } from './client.js'
 import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
 import { cidKey } from '../types.js'
 import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage } from '../types.js'
 
-export interface BrokerOptions {
+export interface BrokerOptions extends RoomBounds {
   historySize: number
   historyTtlMs: number
-  /** a room with no members and no new message for this long expires (0 or unset = never) */
-  roomIdleTtlMs?: number | undefined
   /** a publish resolves only once this many replicas hold it (WAIT); 0 = once the master has it */
   ackReplicas?: number | undefined
   ackTimeoutMs?: number | undefined
@@ -116,16 +114,16 @@ export class Broker {
     let tail = `,"from":${JSON.stringify(draft.from)},"text":${JSON.stringify(draft.text)},"ts":${ts}`
     if (draft.userId !== undefined) tail += `,"userId":${JSON.stringify(draft.userId)}`
     tail += '}'
-    const keys = this.#keys
+    const k = this.#keys
+    const o = this.#opts
     const seen = this.#seen.get(room)
-    const [[epoch, raw, dup]] = await call(this.#cmd, async () => await Promise.all([
-      this.#cmd.rtPublish(
-        keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.rooms,
-        room, newEpoch(), head, tail, cidKey(draft) ?? '', this.#opts.historySize, keys.channel(room),
-        seen?.epoch ?? '', seen?.seq ?? 0
-      ),
-      touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
-    ]))
+    // room.lua's arguments spelt out (roomArgs would build an array per message)
+    const [epoch, raw, dup] = await call(this.#cmd, async () => await this.#cmd.rtPublish(
+      k.active, k.idle, k.order, k.roomBytes, k.budget,
+      k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'),
+      k.prefix, room, o.maxRooms ?? 0, o.historyMaxBytes ?? 0, o.roomIdleTtlMs ?? 0,
+      newEpoch(), head, tail, cidKey(draft) ?? '', o.historySize, k.channel(room), seen?.epoch ?? '', seen?.seq ?? 0
+    ))
     const message = JSON.parse(raw) as ChatMessage
     this.#see(room, epoch, message.seq, false)
     const replicas = this.#opts.ackReplicas ?? 0
@@ -169,16 +167,13 @@ export class Broker {
   }
 
   async #read (room: string): Promise<[epoch: string, seq: string, raws: string[]]> {
-    const keys = this.#keys
-    return await call(this.#cmd, async () => await this.#cmd.rtBacklog(
-      keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), newEpoch()))
+    return await call(this.#cmd, async () => await this.#cmd.rtBacklog(...roomArgs(this.#keys, this.#opts, room, [], [newEpoch()])))
   }
 
   /** Gives `room` a new epoch if its seq in Redis is below `seen` in the same epoch (reepoch.lua). */
   async #verify (room: string, seen: { epoch: string, seq: number }): Promise<void> {
-    const keys = this.#keys
     const [epoch, seq] = await call(this.#cmd, async () => await this.#cmd.rtReepoch(
-      keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), newEpoch(), seen.epoch, seen.seq))
+      ...roomArgs(this.#keys, this.#opts, room, [], [newEpoch(), seen.epoch, seen.seq])))
     if (epoch !== null && epoch !== seen.epoch) this.#seen.set(room, { epoch, seq, heard: 0 })
   }
 
@@ -219,17 +214,37 @@ export class Broker {
     for (const [room, seen] of [...this.#seen]) await this.#verify(room, { epoch: seen.epoch, seq: seen.seq })
   }
 
+  /**
+   * MAX_ROOMS, asked before an upgrade: true when `room` is held, a place is free, or a room without members can
+   * be evicted for it. A hint (another instance may take the place meanwhile): the scripts decide. With Redis
+   * down it says yes: the join that follows reports the outage the way every other call does (1013).
+   */
+  async canCreate (room: string): Promise<boolean> {
+    const max = this.#opts.maxRooms ?? 0
+    if (max <= 0) return true
+    const k = this.#keys
+    let replies: Array<[Error | null, unknown]> | null
+    try {
+      replies = await call(this.#cmd, async () => await this.#cmd.multi().zscore(k.active, room).zcard(k.active).zcard(k.idle).exec())
+    } catch (err) {
+      if (err instanceof UnavailableError) return true
+      throw err
+    }
+    const [held, count, idle] = (replies ?? []).map(([err, value]) => { if (err !== null) throw err; return value }) as [string | null, number, number]
+    return held !== null || count < max || idle > 0
+  }
+
   async summary (room: string): Promise<RoomSummary | undefined> {
     return (await this.#summaries([room]))[0]
   }
 
   /**
-   * A page of the listing: the room names (one SMEMBERS: names only), then, for the page's rooms only, epoch
-   * and seq from each meta hash and the member count, in one pipeline. History is never read. A listed room
-   * whose meta and members are both gone (expired) is left out and taken off the set.
+   * A page of the listing: the room names (one ZRANGE of the held rooms: names only), then, for the page's rooms
+   * only, epoch and seq from each meta hash and the member count, in one pipeline. History is never read. A room
+   * whose meta is gone (expired, not yet pruned) is left out.
    */
   async rooms (limit = Infinity, after?: string): Promise<RoomsPage> {
-    const names = await call(this.#cmd, async () => await this.#cmd.smembers(this.#keys.rooms))
+    const names = await call(this.#cmd, async () => await this.#cmd.zrange(this.#keys.active, '0', '-1'))
     const page = pageNames(names, limit, after)
     const rooms: RoomSummary[] = []
     for (const s of await this.#summaries(page.names)) if (s !== undefined) rooms.push(s)
@@ -243,7 +258,6 @@ export class Broker {
     for (const room of names) pipe.hmget(keys.room(room, 'meta'), 'epoch', 'seq').hlen(keys.room(room, 'members'))
     const replies = await call(this.#cmd, async () => await pipe.exec())
     const out: Array<RoomSummary | undefined> = []
-    const gone: string[] = []
     for (let i = 0; i < names.length; i++) {
       const room = names[i] as string
       const [metaErr, meta] = (replies?.[2 * i] ?? [null, null]) as [Error | null, Array<string | null> | null]
@@ -252,15 +266,11 @@ export class Broker {
       if (countErr !== null) throw countErr
       const epoch = meta?.[0] ?? null
       if (epoch === null) {
-        if (count === 0) gone.push(room)
         out.push(undefined) // no state (never published, or expired): nothing to show, nothing made
         continue
       }
       out.push({ room, members: count, seq: Number(meta?.[1] ?? 0), epoch })
     }
-    // lazily, the set forgets rooms whose keys expired; a room re-created meanwhile is re-added by its next
-    // publish or join, so a racing SREM costs at most its absence from one listing
-    if (gone.length > 0) await this.#cmd.srem(keys.rooms, ...gone).catch(() => {})
     return out
   }
 

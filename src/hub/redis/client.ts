@@ -1,21 +1,32 @@
 // What the broker and presence share: the key layout, the connection settings and how a failed command is told.
 import { ReplyError, type Redis, type RedisOptions } from 'ioredis'
-import { UnavailableError } from '../errors.js'
-import type { ScriptedRedis } from './scripts.js'
+import { RoomLimitError, UnavailableError } from '../errors.js'
 
 /** Every key and channel, under one prefix (REDIS_PREFIX), so deployments can share one Redis. */
 export class Keys {
-  /** set of every room ever published to or joined */
-  readonly rooms: string
+  /** zset room → last activity (ms): every room held, what MAX_ROOMS caps (room.lua keeps it) */
+  readonly active: string
+  /** zset room → last activity of the rooms without members: evictable, and expiring with ROOM_IDLE_TTL_MS */
+  readonly idle: string
+  /** zset room → global position of its oldest held message: HISTORY_MAX_BYTES drops the lowest first */
+  readonly order: string
+  /** hash room → UTF-8 bytes of its held messages */
+  readonly roomBytes: string
+  /** hash {bytes: every room's held bytes together, gseq: the last global position given} */
+  readonly budget: string
   /** set of the instance ids with a heartbeat */
   readonly instances: string
 
   constructor (readonly prefix: string) {
-    this.rooms = `${prefix}rooms`
+    this.active = `${prefix}rooms:active`
+    this.idle = `${prefix}rooms:idle`
+    this.order = `${prefix}hist:order`
+    this.roomBytes = `${prefix}hist:rooms`
+    this.budget = `${prefix}hist:budget`
     this.instances = `${prefix}instances`
   }
 
-  /** meta {epoch, seq}, hist, cids, members, refs */
+  /** meta {epoch, seq}, hist, cids, gpos (global positions of hist's messages), members, refs */
   room (room: string, part: string): string {
     return `${this.prefix}room:{${room}}:${part}`
   }
@@ -39,14 +50,31 @@ export class Keys {
   }
 }
 
+/** The bounds on the state every instance shares; 0 or unset = no bound. */
+export interface RoomBounds {
+  /** MAX_ROOMS: rooms held at most; a new one evicts the least recently active room without members */
+  maxRooms?: number | undefined
+  /** HISTORY_MAX_BYTES: UTF-8 bytes of every held message together; the globally oldest go first */
+  historyMaxBytes?: number | undefined
+  /** ROOM_IDLE_TTL_MS: a room with no members and no activity for this long expires with its history */
+  roomIdleTtlMs?: number | undefined
+}
+
+type Arg = string | number
+
 /**
- * Starts or stops a room's idle clock (touch.lua) when ROOM_IDLE_TTL_MS is on (> 0): its state expires once
- * no member holds it. Sent without waiting on the command it follows: ioredis writes both at once, so it
- * costs no round trip of its own.
+ * The arguments of a script built on room.lua (see its header): the shared keys, the room's keys, `keys`, then
+ * the prefix, the room and the bounds, then `args`. `room` '' names no room (prune.lua).
  */
-export async function touchRoom (cmd: ScriptedRedis, keys: Keys, room: string, idleTtlMs: number | undefined): Promise<void> {
-  if (idleTtlMs === undefined || idleTtlMs <= 0) return
-  await cmd.rtTouch(keys.room(room, 'meta'), keys.room(room, 'hist'), keys.room(room, 'cids'), keys.room(room, 'members'), idleTtlMs)
+export function roomArgs (k: Keys, bounds: RoomBounds, room: string, keys: string[] = [], args: Arg[] = []): Arg[] {
+  const out: Arg[] = [k.active, k.idle, k.order, k.roomBytes, k.budget]
+  if (room !== '') {
+    out.push(k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'))
+  }
+  for (const key of keys) out.push(key)
+  out.push(k.prefix, room, bounds.maxRooms ?? 0, bounds.historyMaxBytes ?? 0, bounds.roomIdleTtlMs ?? 0)
+  for (const arg of args) out.push(arg)
+  return out
 }
 
 /** Both connections: fail fast while disconnected, retry the connection forever in the background. */
@@ -64,8 +92,11 @@ export async function call<T> (redis: Redis, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
-    // a reply error is a bug (a script, a command), not an outage: let it surface as itself
-    if (err instanceof ReplyError) throw err
+    // room.lua's refusal at MAX_ROOMS; any other reply error is a bug (a script, a command), not an outage
+    if (err instanceof ReplyError) {
+      const { message } = err as Error
+      throw message.startsWith('ROOMLIMIT') ? new RoomLimitError(`${message.slice(10)} (MAX_ROOMS, all with members)`) : err
+    }
     throw new UnavailableError(`redis: ${(err as Error).message}`)
   }
 }

@@ -1,12 +1,15 @@
--- The last registration of a key gone: remove the member and return what it was (for the leave event).
--- KEYS: members, refs, inst-members   ARGV: key, entry
+-- The last registration of a key gone: remove the member and return what it was (for the leave event). A room
+-- with no members left becomes evictable (MAX_ROOMS) and starts its idle clock (ROOM_IDLE_TTL_MS).
+-- KEYS, ARGV[1..5]: room.lua's   KEYS[11..]: refs, inst-members   ARGV[6..]: key, entry
 -- Returns {the member's value when this call removed it else nil, members in the room}
 local value = false
-if redis.call('SREM', KEYS[3], ARGV[2]) == 1 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then
-    redis.call('HDEL', KEYS[2], ARGV[1])
-    value = redis.call('HGET', KEYS[1], ARGV[1])
-    redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('SREM', KEYS[12], ARGV[7]) == 1 then
+  if redis.call('HINCRBY', KEYS[11], ARGV[6], -1) <= 0 then
+    redis.call('HDEL', KEYS[11], ARGV[6])
+    value = redis.call('HGET', MEMBERS, ARGV[6])
+    redis.call('HDEL', MEMBERS, ARGV[6])
   end
 end
-return {value, redis.call('HLEN', KEYS[1])}
+-- a room the shared state no longer holds (Redis lost it) is not brought back by a leave
+if redis.call('ZSCORE', ACTIVE, ROOM) then touch() end
+return {value, redis.call('HLEN', MEMBERS)}

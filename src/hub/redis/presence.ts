@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import { call, touchRoom, type Keys } from './client.js'
+import { call, roomArgs, type Keys, type RoomBounds } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
 import type { Member, PresenceEvent } from '../types.js'
 
-export interface PresenceOptions {
+export interface PresenceOptions extends RoomBounds {
   /** how long a dead instance's members stay listed at most; heartbeats go out every third of it */
   presenceTtlMs: number
   /** above this many members a room sends no join/leave events and no names in the welcome */
   presenceMaxMembers?: number | undefined
-  /** a room with no members and no new message for this long expires (0 or unset = never) */
-  roomIdleTtlMs?: number | undefined
 }
+
+/** rooms whose keys expired that one heartbeat takes out of the room sets at most (prune.lua) */
+const PRUNE_PER_BEAT = 1000
 
 interface LocalMember { name: string, userId: string | undefined, refs: number }
 
@@ -100,10 +101,7 @@ export class Presence {
     let added: number, count: number
     try {
       await watching
-      ;[[added, count]] = await call(this.#cmd, async () => await Promise.all([
-        this.#register(room, member.key, member.name, member.userId),
-        touchRoom(this.#cmd, this.#keys, room, this.#opts.roomIdleTtlMs)
-      ]))
+      ;[added, count] = await call(this.#cmd, async () => await this.#register(room, member.key, member.name, member.userId))
     } catch (err) {
       this.#forget(room, member.key)
       throw err
@@ -117,11 +115,7 @@ export class Presence {
     const mine = this.#local.get(room)?.get(member.key)
     if (mine === undefined || --mine.refs > 0) return
     this.#forget(room, member.key)
-    const keys = this.#keys
-    const [[value, count]] = await call(this.#cmd, async () => await Promise.all([
-      this.#cmd.rtLeave(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(this.instanceId), member.key, `${room}\n${member.key}`),
-      touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
-    ]))
+    const [value, count] = await call(this.#cmd, async () => await this.#unregister(this.instanceId, room, member.key))
     if (value !== null && count < (this.#opts.presenceMaxMembers ?? Infinity)) await this.#event('leave', room, memberFrom(member.key, value))
   }
 
@@ -147,6 +141,9 @@ export class Presence {
       if (id === this.instanceId) continue
       if (await this.#cmd.exists(keys.inst(id)) === 0) await this.#sweep(id)
     }
+    // rooms whose keys expired stop counting toward MAX_ROOMS and HISTORY_MAX_BYTES even when nothing else
+    // happens; every instance's beat does it (it is idempotent and costs O(1) when nothing expired)
+    if ((this.#opts.roomIdleTtlMs ?? 0) > 0) await this.#cmd.rtPrune(...roomArgs(keys, this.#opts, '', [], [PRUNE_PER_BEAT]))
   }
 
   /** Removes every member an instance registered; only the caller whose script removed a member publishes its leave. */
@@ -155,10 +152,7 @@ export class Presence {
     const entries = await this.#cmd.smembers(keys.instMembers(id))
     for (const entry of entries) {
       const [room, key] = entry.split('\n') as [string, string]
-      const [[value]] = await Promise.all([
-        this.#cmd.rtLeave(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(id), key, entry),
-        touchRoom(this.#cmd, keys, room, this.#opts.roomIdleTtlMs)
-      ])
+      const [value] = await this.#unregister(id, room, key)
       if (value !== null) await this.#event('leave', room, memberFrom(key, value))
     }
     await this.#cmd.multi().del(keys.instMembers(id)).srem(keys.instances, id).exec()
@@ -175,8 +169,15 @@ export class Presence {
   async #register (room: string, key: string, name: string, userId: string | undefined): Promise<[number, number]> {
     const value = JSON.stringify(userId === undefined ? { name, inst: this.instanceId } : { name, userId, inst: this.instanceId })
     const keys = this.#keys
-    return await this.#cmd.rtJoin(keys.room(room, 'members'), keys.room(room, 'refs'), keys.instMembers(this.instanceId),
-      keys.rooms, key, value, `${room}\n${key}`, room)
+    return await this.#cmd.rtJoin(...roomArgs(keys, this.#opts, room,
+      [keys.room(room, 'refs'), keys.instMembers(this.instanceId)], [key, value, `${room}\n${key}`]))
+  }
+
+  /** Removes instance `id`'s registration of `key` in `room` (leave.lua). */
+  async #unregister (id: string, room: string, key: string): Promise<[value: string | null, count: number]> {
+    const keys = this.#keys
+    return await this.#cmd.rtLeave(...roomArgs(keys, this.#opts, room,
+      [keys.room(room, 'refs'), keys.instMembers(id)], [key, `${room}\n${key}`]))
   }
 
   #forget (room: string, key: string): void {

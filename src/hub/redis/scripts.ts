@@ -12,21 +12,24 @@ export type ScriptedRedis = Redis & {
   rtPublish (...args: Args): Promise<[epoch: string, raw: string, duplicate: number]>
   rtBacklog (...args: Args): Promise<[epoch: string, seq: string, raws: string[]]>
   rtPeek (...args: Args): Promise<[epoch: string, seq: string, raws: string[]] | null>
-  rtTouch (...args: Args): Promise<number>
   rtJoin (...args: Args): Promise<[added: number, count: number]>
   rtLeave (...args: Args): Promise<[value: string | null, count: number]>
   rtReepoch (...args: Args): Promise<[epoch: string | null, seq: number]>
+  rtPrune (...args: Args): Promise<number>
 }
+
+/** the keys every script that uses room.lua starts with: 5 shared (room sets, byte budget), 5 of the room */
+export const ROOM_KEYS = 10
 
 /** command name → its file, how many of its arguments are keys, and whether it uses room.lua's functions */
 const SCRIPTS: Record<string, { file: string, keys: number, room?: true }> = {
-  rtPublish: { file: 'publish.lua', keys: 4, room: true },
-  rtBacklog: { file: 'backlog.lua', keys: 3, room: true },
+  rtPublish: { file: 'publish.lua', keys: ROOM_KEYS, room: true },
+  rtBacklog: { file: 'backlog.lua', keys: ROOM_KEYS, room: true },
   rtPeek: { file: 'peek.lua', keys: 2 },
-  rtTouch: { file: 'touch.lua', keys: 4 },
-  rtJoin: { file: 'join.lua', keys: 4 },
-  rtLeave: { file: 'leave.lua', keys: 3 },
-  rtReepoch: { file: 'reepoch.lua', keys: 3, room: true }
+  rtJoin: { file: 'join.lua', keys: ROOM_KEYS + 2, room: true },
+  rtLeave: { file: 'leave.lua', keys: ROOM_KEYS + 2, room: true },
+  rtReepoch: { file: 'reepoch.lua', keys: ROOM_KEYS, room: true },
+  rtPrune: { file: 'prune.lua', keys: 5, room: true }
 }
 
 /** The source of one script; throws naming the file when it is missing (a build that did not copy it). */

@@ -24,6 +24,10 @@ export interface RedisStoreOptions {
   presenceMaxMembers?: number
   /** a room with no members and no new message for this long expires with its history (0 or unset = never) */
   roomIdleTtlMs?: number
+  /** rooms held at most, across instances: a new one evicts the least recently active room without members, else is refused (0 or unset: no cap) */
+  maxRooms?: number
+  /** UTF-8 bytes of every held message together, across rooms and instances; the oldest go first (0 or unset: no cap) */
+  historyMaxBytes?: number
   onError?: (err: Error) => void
 }
 
@@ -75,9 +79,8 @@ export class RedisStore implements HubStore {
     this.#broker.setListener(listener)
   }
 
-  /** MAX_ROOMS is not enforced on Redis yet (the memory store's eviction has no Redis counterpart). */
-  async canCreate (_room: string): Promise<boolean> {
-    return true
+  async canCreate (room: string): Promise<boolean> {
+    return await this.#broker.canCreate(room)
   }
 
   async publish (room: string, draft: Draft): Promise<PublishResult> {
