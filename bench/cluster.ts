@@ -94,7 +94,7 @@ export async function clusterBench (opts: ClusterOptions, rows: Row[]): Promise<
 
     // 1, 2, 4 serving instances and one more that serves no room; 40 rooms, each room's receivers on one
     // instance and its publisher on the next one; a paced load, the same for every N
-    const rate = opts.quick ? 600 : 1000
+    const rate = opts.quick ? 200 : 300
     process.stdout.write(`ours, 1/2/4 instances on one Redis + one serving no room (40 rooms x 10 receivers, ${rate} msg/s in all):\n`)
     for (const n of [1, 2, 4]) {
       await quiet(opts.quick ? 2 : 5)

@@ -107,10 +107,51 @@ export function goals (rows: Row[]): Goal[] {
   }
   out.push(...deflateGoals(rows))
   out.push(...metricsGoals(rows))
+  out.push(...clusterGoals(rows))
   const hold = rows.find((r) => r.server === 'ours' && r.label.startsWith('hold '))
   if (hold !== undefined) {
     const dropped = Number(hold.extra?.dropped ?? 0) + Number(hold.extra?.failed ?? 0)
     out.push({ goal: `${hold.label} with heartbeats`, value: `${hold.extra?.opened ?? 0} open, ${dropped} dropped/refused`, target: '15000 open, 0 dropped', met: hold.error === undefined && dropped === 0 && Number(hold.extra?.opened) >= 15_000 })
+  }
+  return out
+}
+
+/**
+ * Across instances on one Redis (bench/cluster.ts): ours against Socket.IO's two Redis adapters, the receiving
+ * instance against a local delivery, and per-instance cost as instances are added.
+ */
+function clusterGoals (rows: Row[]): Goal[] {
+  const out: Goal[] = []
+  const get = (server: string, label: string) => rows.find((r) => r.server === server && r.label === label && r.error === undefined)
+  const fmtX = (v: number | undefined) => v === undefined ? 'n/a' : `${v.toFixed(2)}x`
+  const ours = get('ours', 'cross 2 instances')
+  for (const sio of ['Socket.IO redis-adapter', 'Socket.IO sharded']) {
+    const ref = get(sio, 'cross 2 instances')
+    if (ours === undefined || ref === undefined) continue
+    const rate = ratio(ours.rate, ref.rate)
+    const p99 = ratio(ours.p99Ms, ref.p99Ms)
+    out.push({ goal: `cross 2 instances: deliveries/s vs ${sio}`, value: fmtX(rate), target: '>= 2x', met: rate === undefined ? null : rate >= 2 })
+    out.push({ goal: `cross 2 instances: p99 vs ${sio}`, value: fmtX(p99), target: '<= 1x', met: p99 === undefined ? null : p99 <= 1 })
+  }
+  const recv = get('ours', 'cross 2 instances #1')
+  const local = get('ours', 'cross local (1 instance) #0')
+  if (recv !== undefined && local !== undefined) {
+    const x = ratio(recv.serverCpuUs, local.serverCpuUs)
+    out.push({ goal: 'cross 2 instances: receiving instance CPU/delivery vs a local delivery', value: fmtX(x), target: '<= 1.2x', met: x === undefined ? null : x <= 1.2, note: `${recv.serverCpuUs} vs ${local.serverCpuUs} µs` })
+  }
+  // the serving instances' mean CPU per delivery, and the cores of the one that serves no room
+  const serving = (n: number) => rows.filter((r) => r.server === 'ours' && r.label.startsWith(`scale ${n}+1 instances #`) && r.unit === 'delivery' && r.error === undefined)
+  const mean = (rs: Row[]) => rs.length === 0 ? undefined : rs.reduce((a, r) => a + r.serverCpuUs, 0) / rs.length
+  // with one instance a room's publisher and receivers share it, so each message is heard once; from two on,
+  // by the publisher's instance and the receivers' (the publisher is a member): 2 -> 4 is the like-for-like step
+  const x21 = ratio(mean(serving(2)), mean(serving(1)))
+  if (x21 !== undefined) out.push({ goal: 'scale: per-instance CPU/delivery, 2 vs 1 instance', value: fmtX(x21), target: 'reported (1: no room crosses Redis twice)', met: null })
+  const x42 = ratio(mean(serving(4)), mean(serving(2)))
+  if (x42 !== undefined) out.push({ goal: 'scale: per-instance CPU/delivery, 4 vs 2 instances', value: fmtX(x42), target: '<= 1.2x (flat)', met: x42 <= 1.2 })
+  const bystander = rows.find((r) => r.server === 'ours' && r.label === 'scale 4+1 instances #4' && r.error === undefined)
+  if (bystander !== undefined) {
+    const cores = Number(bystander.extra?.cores ?? 0)
+    out.push({ goal: 'scale 4+1: an instance serving none of the 40 rooms', value: `${(cores * 100).toFixed(1)}% of a core`, target: '<= 2% (near zero)', met: cores <= 0.02, note: `${bystander.serverCpuUs} µs per message published elsewhere` })
   }
   return out
 }
