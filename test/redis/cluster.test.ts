@@ -159,6 +159,31 @@ t.test('redis cluster', async (t) => {
     await waitFor(async () => await subscribers('route') === 0)
   })
 
+  t.test('subscriber connections killed under traffic: every watched room is subscribed again, the gap filled', async (t) => {
+    const { instances: [a, b], prefix } = await cluster(t, redis, 2)
+    const raw = new Redis(redis.url)
+    t.teardown(() => raw.disconnect())
+    const pub = await joined(t, `${a!.ws}/ws/chat/gap1?name=Pub`)
+    const readers = [await joined(t, `${b!.ws}/ws/chat/gap1?name=R1`), await joined(t, `${b!.ws}/ws/chat/gap2?name=R2`)]
+    const send = async (room: string, n: number) => {
+      const res = await a!.app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: `t${n}` }, headers: { authorization: `Bearer ${TOKEN}` } })
+      t.equal(res.statusCode, 201)
+    }
+    for (let n = 1; n <= 30; n++) {
+      if (n === 10) await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub') // both instances' subscribers, mid-stream
+      await send('gap1', n)
+      await send('gap2', n)
+    }
+    const expected = Array.from({ length: 30 }, (_, i) => i + 1)
+    for (const r of readers) {
+      await r.frames.next((f) => f.type === 'message' && f.seq === 30, 10000)
+      t.same(seqs(r.frames), expected, 'every seq once, in order, across the reconnect')
+    }
+    await pub.frames.next((f) => f.type === 'message' && f.seq === 30, 10000)
+    const [, n1, , n2] = await raw.pubsub('NUMSUB', `${prefix}room:{gap1}:ch`, `${prefix}room:{gap2}:ch`) as [string, number, string, number]
+    t.same([n1, n2], [2, 1], 'resubscribed: gap1 on both instances, gap2 on b only')
+  })
+
   t.test('members of an instance that dies disappear within the presence TTL', async (t) => {
     const prefix = `d${randomBytes(3).toString('hex')}:`
     const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, PRESENCE_TTL_MS: '900' }

@@ -52,6 +52,8 @@ export class Broker {
    */
   readonly #delivered = new Map<string, { epoch: string, seq: number }>()
   #subscribedOnce = false
+  /** per watched room whose gap is being filled from history: what came on its channel meanwhile, in order */
+  readonly #filling = new Map<string, Array<{ epoch: string, msg: ChatMessage, raw: string }>>()
   /**
    * the highest seq seen per room (published here, read, or heard on a watched room's channel), with its
    * epoch: a Redis whose seq is below it lost writes, and the room must get a new epoch before it accepts more
@@ -146,6 +148,12 @@ export class Broker {
       ;[roomEpoch, seq, raws] = await this.#read(room)
     }
     this.#see(room, roomEpoch, Number(seq), false)
+    if (this.#rooms.hasLocal(room) && this.#sub.status === 'ready') {
+      // a message published before this read may still be on its way on the subscriber connection and would
+      // reach a member after the welcome that already holds it: Redis answers this PING on that connection
+      // after everything it published there, so it arrives first and the join's queue drops it
+      await this.#sub.ping().catch(() => {})
+    }
     return this.#backlogOf(roomEpoch, seq, raws, since, epoch, limit)
   }
 
@@ -298,28 +306,53 @@ export class Broker {
       }
       this.#see(msg.room, epoch, msg.seq, true)
       if (!this.#rooms.hasLocal(msg.room)) return
+      const held = this.#filling.get(msg.room)
+      if (held !== undefined) {
+        held.push({ epoch, msg, raw })
+        return
+      }
       const last = this.#delivered.get(msg.room)
-      if (last !== undefined && last.epoch === epoch && last.seq >= msg.seq) return // already delivered by a gap fill
-      this.#delivered.set(msg.room, { epoch, seq: msg.seq })
-      listener.message(msg, raw)
+      if (last !== undefined && last.epoch === epoch && msg.seq > last.seq + 1) {
+        // a seq was skipped: published while the subscription was down or not yet back. History first.
+        this.#fill(msg.room, last, [{ epoch, msg, raw }]).catch(this.#onError)
+        return
+      }
+      this.#deliver(msg.room, epoch, msg, raw)
     } else if (kind === 0x70 /* p */) {
       const ev = JSON.parse(body) as PresenceEvent
       if (this.#rooms.hasLocal(ev.room)) listener.presence(ev)
     }
   }
 
+  /** Delivers a message once: not one at or below the room's last delivered seq in its epoch. */
+  #deliver (room: string, epoch: string, msg: ChatMessage, raw?: string): void {
+    const last = this.#delivered.get(room)
+    if (last !== undefined && last.epoch === epoch && last.seq >= msg.seq) return
+    this.#delivered.set(room, { epoch, seq: msg.seq })
+    this.#listener?.message(msg, raw)
+  }
+
+  /**
+   * Delivers, in order, what `room` missed after `from` and Redis still holds, then what its channel brought
+   * meanwhile (`held`, and whatever arrives until the fill is done).
+   */
+  async #fill (room: string, from: { epoch: string, seq: number }, held: Array<{ epoch: string, msg: ChatMessage, raw: string }>): Promise<void> {
+    this.#filling.set(room, held)
+    try {
+      const backlog = await this.backlog(room, from.seq, from.epoch)
+      // lost or another epoch: clients learn it when they resume
+      if (!backlog.truncated) for (const msg of backlog.messages) this.#deliver(room, backlog.epoch, msg)
+    } finally {
+      this.#filling.delete(room)
+      for (const h of held) this.#deliver(room, h.epoch, h.msg, h.raw)
+    }
+  }
+
   /** The subscription was down: deliver, in order, what local rooms missed and Redis still holds. */
   async #fillGaps (): Promise<void> {
-    for (const [room, last] of this.#delivered) {
-      if (!this.#rooms.hasLocal(room)) continue
-      const backlog = await this.backlog(room, last.seq, last.epoch)
-      if (backlog.truncated) continue // lost or another epoch: clients learn it when they resume
-      for (const msg of backlog.messages) {
-        const seen = this.#delivered.get(room)
-        if (seen !== undefined && seen.epoch === backlog.epoch && seen.seq >= msg.seq) continue
-        this.#delivered.set(room, { epoch: backlog.epoch, seq: msg.seq })
-        this.#listener?.message(msg)
-      }
+    for (const [room, last] of [...this.#delivered]) {
+      if (!this.#rooms.hasLocal(room) || this.#filling.has(room)) continue
+      await this.#fill(room, last, [])
     }
   }
 }
