@@ -126,7 +126,11 @@ local function hold (msg, size)
   if MAX_BYTES <= 0 then return end
   while total > MAX_BYTES do
     local oldest = redis.call('ZRANGE', ORDER, 0, 0)[1]
-    if not oldest then break end
+    if not oldest then
+      -- nothing is held, yet the counter says more than the budget (keys deleted behind our back): it heals
+      redis.call('HSET', BUDGET, 'bytes', 0)
+      break
+    end
     total = total - pop_oldest(oldest)
   end
 end
