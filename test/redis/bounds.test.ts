@@ -103,6 +103,16 @@ t.test('redis room bounds', async (t) => {
     t.equal(m2.ws.readyState, m2.ws.OPEN)
   })
 
+  t.test('a room left with no members and no history is forgotten at once', async (t) => {
+    const { a, prefix, peek } = await pair(t, redis, { MAX_ROOMS: '3' })
+    const visitor = await member(t, a, 'browse')
+    t.not(await peek.zscore(`${prefix}rooms:active`, 'browse'), null)
+    visitor.ws.close()
+    await waitFor(async () => await peek.zscore(`${prefix}rooms:active`, 'browse') === null, 'the room to be forgotten')
+    t.equal(await peek.exists(`${prefix}room:{browse}:meta`), 0, 'no key left behind')
+    t.equal(await peek.zscore(`${prefix}rooms:idle`, 'browse'), null)
+  })
+
   t.test('a lowered MAX_ROOMS (a rolling restart with a new value) is met at the next new room', async (t) => {
     const { a, prefix, peek } = await pair(t, redis, { MAX_ROOMS: '5' })
     for (let i = 0; i < 5; i++) t.equal((await post(a, `l${i}`, 'x')).statusCode, 201)
