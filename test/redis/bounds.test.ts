@@ -103,6 +103,24 @@ t.test('redis room bounds', async (t) => {
     t.equal(m2.ws.readyState, m2.ws.OPEN)
   })
 
+  t.test('a room left with no members and no history is forgotten at once', async (t) => {
+    const { a, prefix, peek } = await pair(t, redis, { MAX_ROOMS: '3' })
+    const visitor = await member(t, a, 'browse')
+    t.not(await peek.zscore(`${prefix}rooms:active`, 'browse'), null)
+    visitor.ws.close()
+    await waitFor(async () => await peek.zscore(`${prefix}rooms:active`, 'browse') === null, 'the room to be forgotten')
+    t.equal(await peek.exists(`${prefix}room:{browse}:meta`), 0, 'no key left behind')
+    t.equal(await peek.zscore(`${prefix}rooms:idle`, 'browse'), null)
+  })
+
+  t.test('a lowered MAX_ROOMS (a rolling restart with a new value) is met at the next new room', async (t) => {
+    const { a, prefix, peek } = await pair(t, redis, { MAX_ROOMS: '5' })
+    for (let i = 0; i < 5; i++) t.equal((await post(a, `l${i}`, 'x')).statusCode, 201)
+    const lowered = await listen(t, { REDIS_URL: redis.url, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, MAX_ROOMS: '2' })
+    t.equal((await post(lowered, 'l5', 'x')).statusCode, 201)
+    t.same(await peek.zrange(`${prefix}rooms:active`, '0', '-1'), ['l4', 'l5'], 'the least recently active went until one place was left for it')
+  })
+
   t.test('HISTORY_MAX_BYTES across rooms and instances: the globally oldest go first', async (t) => {
     const BUDGET = 2048
     const { a, b, prefix, peek } = await pair(t, redis, { HISTORY_MAX_BYTES: String(BUDGET), HISTORY_SIZE: '100' })

@@ -1,5 +1,6 @@
 -- The last registration of a key gone: remove the member and return what it was (for the leave event). A room
--- with no members left becomes evictable (MAX_ROOMS) and starts its idle clock (ROOM_IDLE_TTL_MS).
+-- with no members left becomes evictable (MAX_ROOMS) and starts its idle clock (ROOM_IDLE_TTL_MS), or goes
+-- at once when it holds no history.
 -- KEYS, ARGV[1..5]: room.lua's   KEYS[11..]: refs, inst-members   ARGV[6..]: key, entry
 -- Returns {the member's value when this call removed it else nil, members in the room}
 local value = false
@@ -10,6 +11,10 @@ if redis.call('SREM', KEYS[12], ARGV[7]) == 1 then
     redis.call('HDEL', MEMBERS, ARGV[6])
   end
 end
--- a room the shared state no longer holds (Redis lost it) is not brought back by a leave
-if redis.call('ZSCORE', ACTIVE, ROOM) then touch() end
-return {value, redis.call('HLEN', MEMBERS)}
+local count = redis.call('HLEN', MEMBERS)
+-- a room the shared state no longer holds (Redis lost it) is not brought back by a leave; one left with no
+-- members and no held history is forgotten at once, as the in-memory hub does (a later join starts a new epoch)
+if redis.call('ZSCORE', ACTIVE, ROOM) then
+  if count == 0 and redis.call('EXISTS', HIST) == 0 then drop_room(ROOM) else touch() end
+end
+return {value, count}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { ReplyError } from 'ioredis'
 import { call, roomArgs, type Keys, type RoomBounds } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
 import type { Member, PresenceEvent } from '../types.js'
@@ -161,7 +162,15 @@ export class Presence {
   /** After Redis came back (maybe empty), put this instance's members back (a no-op for those still there). */
   async #reregister (): Promise<void> {
     for (const [room, members] of this.#local) {
-      for (const [key, m] of members) await this.#register(room, key, m.name, m.userId)
+      for (const [key, m] of members) {
+        try {
+          await this.#register(room, key, m.name, m.userId)
+        } catch (err) {
+          // a room refused (MAX_ROOMS taken by other instances meanwhile) must not keep other rooms' members out
+          if (!(err instanceof ReplyError)) throw err
+          this.#onError(err as Error)
+        }
+      }
     }
     await this.#heartbeat()
   }

@@ -58,14 +58,17 @@ local function prune (limit)
 end
 
 -- MAX_ROOMS: a room new to the shared state takes a place; at the cap the least recently active room without
--- members is dropped for it (an expired one first: it has the oldest activity). False when every held room has
--- members: the caller refuses before writing anything.
+-- members is dropped for it (an expired one first: it has the oldest activity), several if the cap was lowered.
+-- False when every held room has members: the caller refuses before writing anything of its own.
 local function admit ()
   if MAX_ROOMS <= 0 or redis.call('ZSCORE', ACTIVE, ROOM) then return true end
-  if redis.call('ZCARD', ACTIVE) < MAX_ROOMS then return true end
-  local victim = redis.call('ZRANGE', IDLE, 0, 0)[1]
-  if not victim then return false end
-  drop_room(victim)
+  local count = redis.call('ZCARD', ACTIVE)
+  while count >= MAX_ROOMS do
+    local victim = redis.call('ZRANGE', IDLE, 0, 0)[1]
+    if not victim then return false end
+    drop_room(victim)
+    count = count - 1
+  end
   return true
 end
 
@@ -126,7 +129,11 @@ local function hold (msg, size)
   if MAX_BYTES <= 0 then return end
   while total > MAX_BYTES do
     local oldest = redis.call('ZRANGE', ORDER, 0, 0)[1]
-    if not oldest then break end
+    if not oldest then
+      -- nothing is held, yet the counter says more than the budget (keys deleted behind our back): it heals
+      redis.call('HSET', BUDGET, 'bytes', 0)
+      break
+    end
     total = total - pop_oldest(oldest)
   end
 end
