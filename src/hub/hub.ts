@@ -259,13 +259,16 @@ export class Hub {
     let sub = session.subs.get(room)
     const fresh = sub === undefined
     if (sub === undefined) {
-      sub = new Subscription(session, room)
-      session.subs.set(room, sub)
       let members = this.#rooms.get(room)
       if (members === undefined) {
         members = new Set()
         this.#rooms.set(room, members)
+      } else {
+        // the name as the room's members already hold it: one copy per room, not one per subscription
+        room = (members.values().next().value as Subscription).room
       }
+      sub = new Subscription(session, room)
+      session.subs.set(room, sub)
       members.add(sub)
     } else {
       sub.pending = []
