@@ -326,7 +326,7 @@ export class Hub {
         this.#opts.log.error({ err, connId: session.conn.id, room }, 'chat join failed')
         session.held = null
         session.conn.endedBy = 'hub unavailable'
-        session.conn.socket.close(CLOSE.OVERLOADED, 'hub unavailable')
+        session.conn.socket.close(CLOSE.OVERLOADED, CLOSE_REASON[CLOSE.OVERLOADED])
         return false
       }
       if (!(err instanceof UnavailableError) && !(err instanceof RoomLimitError)) this.#opts.log.error({ err, connId: session.conn.id, room }, 'subscribe failed')
