@@ -5,6 +5,7 @@ import { TokenVerifier, roomAllowed, tokenOf, verificationKey, type Identity, ty
 import { MemoryTickets, RedisTickets, TICKET_PATTERN, ticketOf, type TicketStore } from '../src/auth/tickets.js'
 import type { Config } from '../src/config/schema.js'
 import { UnavailableError } from '../src/hub/errors.js'
+import { CLOSE, CLOSE_REASON } from '../src/protocol/codes.js'
 import { OPEN, TEXT, type Connection } from '../src/registry/connection.js'
 import { refuse } from './limits.js'
 
@@ -69,7 +70,7 @@ export class Auth {
   }
 
   /**
-   * Closes `conn` with 1008 when its token expires; with `warn`, sends `{"type":"expiring","in"}` first
+   * Closes `conn` with 4002 when its token expires; with `warn`, sends `{"type":"expiring","in"}` first
    * (not on echo, whose every frame is an echo). Stopped by the registry when the socket closes.
    */
   watch (conn: Connection, identity: Identity | null, warn: boolean): void {
@@ -78,7 +79,7 @@ export class Auth {
       warn: (inMs) => { if (warn) conn.send(JSON.stringify({ type: 'expiring', in: inMs }), TEXT) },
       expire: () => {
         conn.endedBy = 'token expired'
-        conn.socket.close(1008, 'token expired')
+        conn.socket.close(CLOSE.TOKEN_EXPIRED, CLOSE_REASON[CLOSE.TOKEN_EXPIRED])
       }
     })
   }
@@ -87,7 +88,7 @@ export class Auth {
    * `{"type":"refresh","token"}` on an open socket: a valid token for the same user (still allowed into
    * the socket's room) moves its expiry; anything else leaves the old expiry standing. Never rejects.
    */
-  async refresh (conn: Connection, token: unknown): Promise<Record<string, unknown>> {
+  async refresh (conn: Connection, token: unknown, adopt?: (identity: Identity) => void): Promise<Record<string, unknown>> {
     if (this.verifier === null || conn.expiry === undefined) return unauthorized('authentication is off: nothing to refresh')
     if (typeof token !== 'string') return unauthorized('refresh needs "token"')
     const result = await this.verifier.verify(token)
@@ -96,6 +97,8 @@ export class Auth {
     if (conn.room !== undefined && !roomAllowed(result.identity.rooms, conn.room)) return unauthorized(`token does not allow room ${conn.room}`)
     if (conn.socket.readyState !== OPEN) return unauthorized('socket is closing')
     conn.expiry.set(result.identity.expiresAt)
+    // a hub socket subscribes by frame: later subscriptions follow the new token's rooms claim
+    adopt?.(result.identity)
     return { type: 'refreshed', exp: Math.floor(result.identity.expiresAt / 1000) }
   }
 }

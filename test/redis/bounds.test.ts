@@ -103,6 +103,16 @@ t.test('redis room bounds', async (t) => {
     t.equal(m2.ws.readyState, m2.ws.OPEN)
   })
 
+  t.test('MAX_ROOMS never refuses a personal stream: users filling the rooms cannot lock anyone out of their own', async (t) => {
+    const { a, prefix, peek } = await pair(t, redis, { MAX_ROOMS: '1' })
+    await member(t, a, 'held')
+    t.equal((await post(a, 'other', 'x')).statusCode, 503, 'the one place is taken by a room with a member')
+    t.ok(await a.app.hub.store.canCreate('@bob'), 'a personal stream may still come')
+    const sent = await a.app.hub.store.publish('@bob', { from: 'api', text: 'for bob' })
+    t.equal(sent.message.seq, 1, 'held like a room')
+    t.ok(await peek.zscore(`${prefix}rooms:active`, '@bob'), 'counted among the held rooms (and evictable once idle)')
+  })
+
   t.test('a room left with no members and no history is forgotten at once', async (t) => {
     const { a, prefix, peek } = await pair(t, redis, { MAX_ROOMS: '3' })
     const visitor = await member(t, a, 'browse')

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { pageNames } from '../rooms-page.js'
-import { call, roomArgs, type Keys, type RoomBounds } from './client.js'
+import { call, roomArgs, roomCap, type Keys, type RoomBounds } from './client.js'
 import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
 import { cidKey } from '../types.js'
-import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage } from '../types.js'
+import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage, SignalEvent } from '../types.js'
 
 export interface BrokerOptions extends RoomBounds {
   historySize: number
@@ -113,7 +113,11 @@ export class Broker {
     const id = randomUUID()
     // the message is serialised here once, around the seq Redis allocates
     const head = `{"type":"message","id":${JSON.stringify(id)},"room":${JSON.stringify(room)},"seq":`
-    let tail = `,"from":${JSON.stringify(draft.from)},"text":${JSON.stringify(draft.text)},"ts":${ts}`
+    let tail = `,"from":${JSON.stringify(draft.from)}`
+    if (draft.event !== undefined) tail += `,"event":${JSON.stringify(draft.event)}`
+    // data passes through as the JSON it already is
+    tail += draft.text !== undefined ? `,"text":${JSON.stringify(draft.text)}` : `,"data":${draft.dataJson ?? JSON.stringify(draft.data)}`
+    tail += `,"ts":${ts}`
     if (draft.userId !== undefined) tail += `,"userId":${JSON.stringify(draft.userId)}`
     tail += '}'
     const k = this.#keys
@@ -123,7 +127,7 @@ export class Broker {
     const [epoch, raw, dup] = await call(this.#cmd, async () => await this.#cmd.rtPublish(
       k.active, k.idle, k.order, k.roomBytes, k.budget,
       k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'),
-      k.prefix, room, o.maxRooms ?? 0, o.historyMaxBytes ?? 0, o.roomIdleTtlMs ?? 0,
+      k.prefix, room, roomCap(o, room), o.historyMaxBytes ?? 0, o.roomIdleTtlMs ?? 0,
       newEpoch(), head, tail, cidKey(draft) ?? '', o.historySize, k.channel(room), seen?.epoch ?? '', seen?.seq ?? 0
     ))
     const message = JSON.parse(raw) as ChatMessage
@@ -228,7 +232,7 @@ export class Broker {
    * down it says yes: the join that follows reports the outage the way every other call does (1013).
    */
   async canCreate (room: string): Promise<boolean> {
-    const max = this.#opts.maxRooms ?? 0
+    const max = roomCap(this.#opts, room)
     if (max <= 0) return true
     const k = this.#keys
     let replies: Array<[Error | null, unknown]> | null
@@ -287,6 +291,11 @@ export class Broker {
     await this.#cmd.publish(this.#keys.channel(ev.room), `p${JSON.stringify(ev)}`)
   }
 
+  /** Sends a signal to the instances with members in the room (`s<room>\n<key>\n<frame JSON>`); history is not touched. */
+  async signal (ev: SignalEvent): Promise<void> {
+    await call(this.#cmd, async () => await this.#cmd.publish(this.#keys.channel(ev.room), `s${ev.room}\n${ev.key}\n${ev.raw}`))
+  }
+
   #onEvent (payload: string): void {
     const listener = this.#listener
     if (listener === undefined) return
@@ -318,6 +327,13 @@ export class Broker {
         return
       }
       this.#deliver(msg.room, epoch, msg, raw)
+    } else if (kind === 0x73 /* s */) {
+      // room names and member keys hold no newline (patterns, JWT subs): the frame is left as it is
+      const nl = body.indexOf('\n')
+      const room = body.slice(0, nl)
+      if (!this.#rooms.hasLocal(room)) return
+      const nl2 = body.indexOf('\n', nl + 1)
+      listener.signal?.({ room, key: body.slice(nl + 1, nl2), raw: body.slice(nl2 + 1) })
     } else if (kind === 0x70 /* p */) {
       const ev = JSON.parse(body) as PresenceEvent
       if (this.#rooms.hasLocal(ev.room)) listener.presence(ev)

@@ -63,6 +63,14 @@ export interface RoomBounds {
 type Arg = string | number
 
 /**
+ * MAX_ROOMS for a script about `room`: a personal stream (`@<userId>`) is never refused for it, so users
+ * filling the rooms cannot lock each other out of their own streams (its place is still counted and evictable).
+ */
+export function roomCap (bounds: RoomBounds, room: string): number {
+  return room.charCodeAt(0) === 0x40 /* @ */ ? 0 : bounds.maxRooms ?? 0
+}
+
+/**
  * The arguments of a script built on room.lua (see its header): the shared keys, the room's keys, `keys`, then
  * the prefix, the room and the bounds, then `args`. `room` '' names no room (prune.lua).
  */
@@ -72,7 +80,7 @@ export function roomArgs (k: Keys, bounds: RoomBounds, room: string, keys: strin
     out.push(k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'))
   }
   for (const key of keys) out.push(key)
-  out.push(k.prefix, room, bounds.maxRooms ?? 0, bounds.historyMaxBytes ?? 0, bounds.roomIdleTtlMs ?? 0)
+  out.push(k.prefix, room, roomCap(bounds, room), bounds.historyMaxBytes ?? 0, bounds.roomIdleTtlMs ?? 0)
   for (const arg of args) out.push(arg)
   return out
 }
