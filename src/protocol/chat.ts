@@ -1,9 +1,10 @@
 // Client -> server chat frames: parsing and validation, with no I/O.
 
-export const ROOM_PATTERN = '^[A-Za-z0-9_-]{1,64}$'
+import { CID_MAX, ROOM_PATTERN } from './codes.js'
+
+export { CID_MAX, ROOM_PATTERN }
 export const DEFAULT_ROOM = 'lobby'
 export const NAME_MAX = 32
-export const CID_MAX = 64
 
 export type ErrorCode = 'invalid' | 'unknown_type' | 'too_long' | 'rate_limited' | 'unavailable'
 
