@@ -1,49 +1,21 @@
-// The /ws/hub wire frames as the client sees them. Types only: nothing here exists at run time.
+// The /ws/hub wire frames as the client sees them: the server's schemas' Static types (src/protocol/frames.ts),
+// imported as types only, so the client module stays free of run-time dependencies.
+import type {
+  AckFrame, ErrorFrame, JoinFrame, LeaveFrame, MessageFrame, PongFrame, PublishFrame, Ref, SignalOutFrame, SubscribedFrame,
+  UnsubscribedFrame, RefreshedFrame, ExpiringFrame, SubscribeFrame, UnsubscribeFrame, SignalFrame as SignalIn
+} from '../protocol/frames.js'
+import type { ErrorCode } from '../protocol/codes.js'
 
-/** A client frame's correlation id: the reply carries the same one. */
-export type Ref = number | string
-
-export type HubErrorCode =
-  | 'invalid' | 'unknown_type' | 'too_long' | 'too_large' | 'rate_limited' | 'unavailable' | 'forbidden'
-  | 'not_subscribed' | 'too_many_subscriptions' | 'unauthorized'
-
+export type { AckFrame, ErrorFrame, PublishFrame, Ref, SubscribedFrame, UnsubscribedFrame, SubscribeFrame, UnsubscribeFrame }
+export type HubErrorCode = ErrorCode
 /** A message as the server stores and sends it: `text` or `data`, `event` optional. */
-export interface WireMessage {
-  type: 'message'
-  room: string
-  seq: number
-  id: string
-  from: string
-  ts: number
-  event?: string
-  text?: string
-  data?: unknown
-  userId?: string
-}
-
-export interface SubscribedFrame {
-  type: 'subscribed'
-  ref: Ref
-  room: string
-  seq: number
-  epoch: string
-  members: string[]
-  memberCount: number
-  history: WireMessage[]
-  truncated?: boolean
-}
-
-export interface UnsubscribedFrame { type: 'unsubscribed', ref: Ref, room: string }
-export interface AckFrame { type: 'ack', ref: Ref, room: string, seq: number, id: string, epoch: string, cid?: string }
-export interface SignalFrame { type: 'signal', room: string, from: string, event: string, data?: unknown, userId?: string }
-export interface PresenceFrame { type: 'join' | 'leave', room: string, name?: string, from?: string, userId?: string, memberCount?: number }
-export interface ErrorFrame { type: 'error', ref?: Ref, code: HubErrorCode | string, message: string, room?: string, cid?: string }
-export interface PongFrame { type: 'pong', ref?: Ref }
+export type WireMessage = MessageFrame
+/** A signal as delivered to the room's others. */
+export type SignalFrame = SignalOutFrame
+/** What the client sends to signal. */
+export type SignalOut = SignalIn
+export type PresenceFrame = JoinFrame | LeaveFrame
 
 export type HubServerFrame =
-  | SubscribedFrame | UnsubscribedFrame | AckFrame | SignalFrame | PresenceFrame | ErrorFrame | PongFrame | WireMessage
-
-export interface SubscribeFrame { type: 'subscribe', ref: Ref, room: string, since?: number, epoch?: string }
-export interface UnsubscribeFrame { type: 'unsubscribe', ref: Ref, room: string }
-export interface PublishFrame { type: 'publish', ref: Ref, room: string, event?: string, data?: unknown, text?: string, cid?: string }
-export interface SignalOut { type: 'signal', ref?: Ref, room: string, event: string, data?: unknown }
+  | SubscribedFrame | UnsubscribedFrame | AckFrame | SignalOutFrame | JoinFrame | LeaveFrame | ErrorFrame | PongFrame
+  | MessageFrame | RefreshedFrame | ExpiringFrame

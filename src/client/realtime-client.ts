@@ -29,7 +29,15 @@ export type Publishable<E extends object = EventMap> =
   | { [K in keyof E & string]: { event: K, data: E[K], text?: undefined } }[keyof E & string]
   | { text: string, event?: keyof E & string, data?: undefined }
 
-export interface Ack { room: string, seq: number, id: string, epoch: string, cid: string }
+export interface Ack {
+  room: string
+  seq: number
+  id: string
+  epoch: string
+  cid: string
+  /** the server held this cid already (a re-send after a reconnect): nothing new was published */
+  duplicate: boolean
+}
 
 /** A room's state after each (re)subscribe. */
 export interface RoomInfo {
@@ -270,7 +278,7 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
     const b = item.body
     const frame: PublishFrame = b.text !== undefined
       ? { type: 'publish', ref, room: item.room, text: b.text, cid: item.cid }
-      : { type: 'publish', ref, room: item.room, data: b.data, cid: item.cid }
+      : { type: 'publish', ref, room: item.room, data: b.data as unknown, cid: item.cid }
     if (b.event !== undefined) frame.event = b.event
     this.#send(frame)
   }
@@ -298,8 +306,7 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
       case 'ack': return this.#onAck(f)
       case 'error': return this.#onError(f)
       case 'unsubscribed': {
-        const req = this.#requests.get(f.ref)
-        this.#requests.delete(f.ref)
+        const req = this.#take(f.ref)
         if (req?.kind === 'unsubscribe') req.done()
         return
       }
@@ -313,10 +320,18 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
     }
   }
 
+  /** The request a reply answers, forgotten as it is taken. */
+  #take (ref: Ref | undefined): Request | undefined {
+    if (ref === undefined) return undefined
+    const req = this.#requests.get(ref)
+    this.#requests.delete(ref)
+    return req
+  }
+
   #onSubscribed (f: SubscribedFrame): void {
-    const req = this.#requests.get(f.ref)
-    this.#requests.delete(f.ref)
+    const req = this.#take(f.ref)
     const r = this.#rooms.get(f.room)
+    if (req === undefined && r === undefined) { this.#emit('subscribed', f); return } // the server's own: @<userId>
     if (r === undefined || req?.kind !== 'subscribe') return // unsubscribed meanwhile
     const resumed = r.seen
     r.subscribed = true
@@ -354,27 +369,23 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
   #onPresence (f: PresenceFrame): void {
     const r = this.#rooms.get(f.room)
     if (r === undefined) return
-    const who = f.name ?? f.from
-    if (who !== undefined) {
-      if (f.type === 'join') r.members.add(who)
-      else r.members.delete(who)
-    }
-    r.memberCount = f.memberCount ?? r.members.size
+    if (f.type === 'join') r.members.add(f.name)
+    else r.members.delete(f.name)
+    // the list may be empty for a big room (no names): count the changes instead
+    r.memberCount = Math.max(0, r.memberCount + (f.type === 'join' ? 1 : -1))
     r.handlers.presence?.(f)
   }
 
   #onAck (f: AckFrame): void {
-    const req = this.#requests.get(f.ref)
-    this.#requests.delete(f.ref)
+    const req = this.#take(f.ref)
     const cid = f.cid ?? (req?.kind === 'publish' ? req.cid : undefined)
     const item = cid === undefined ? undefined : this.#outbox.get(cid)
-    if (item === undefined) return // a late duplicate ack
-    this.#settle(item, { room: f.room, seq: f.seq, id: f.id, epoch: f.epoch, cid: item.cid })
+    if (item === undefined || f.seq === undefined) return // a late duplicate ack, or a signal's
+    this.#settle(item, { room: f.room, seq: f.seq, id: f.id ?? '', epoch: f.epoch ?? '', cid: item.cid, duplicate: f.duplicate === true })
   }
 
   #onError (f: ErrorFrame): void {
-    const req = f.ref === undefined ? undefined : this.#requests.get(f.ref)
-    if (f.ref !== undefined) this.#requests.delete(f.ref)
+    const req = this.#take(f.ref)
     const err = new RealtimeError(f.code, f.message, f.room ?? (req !== undefined && 'room' in req ? req.room : undefined))
     if (req?.kind === 'publish') {
       const item = this.#outbox.get(req.cid)
