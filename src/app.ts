@@ -23,6 +23,8 @@ import healthRoutes from '../routes/health.js'
 import echoRoutes from '../routes/echo.js'
 import timeRoutes from '../routes/time.js'
 import chatRoutes from '../routes/chat.js'
+import hubRoutes from '../routes/hub.js'
+import userRoutes from '../routes/users.js'
 import roomRoutes from '../routes/rooms.js'
 import configRoutes from '../routes/config.js'
 import connectionRoutes from '../routes/connections.js'
@@ -132,6 +134,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(echoRoutes)
   await app.register(timeRoutes)
   await app.register(chatRoutes)
+  await app.register(hubRoutes)
+  await app.register(userRoutes)
   await app.register(roomRoutes)
   await app.register(configRoutes)
   await app.register(connectionRoutes)

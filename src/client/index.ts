@@ -9,6 +9,6 @@ export {
   RealtimeClient, RealtimeError, type RealtimeClientOptions, type RoomHandlers, type RoomInfo, type HubMessage, type HubSignal,
   type Publishable, type Ack, type EventMap
 } from './realtime-client.js'
-export { hubCloseAdvice, HUB_TOKEN_EXPIRED } from './token.js'
+export { hubCloseAdvice } from './token.js'
 export { webSocketClass, type WebSocketLike } from './realtime-socket.js'
 export type * from './hub-types.js'

@@ -92,7 +92,7 @@ function watchToken (panel: string, target: EventTarget, socket: RealtimeSocket)
   socket.addEventListener('open', () => { if (token !== undefined) tokenNote(panel, 'connected with the token') })
   socket.addEventListener('close', (ev) => {
     const d = (ev as CustomEvent<{ code: number, reason: string }>).detail
-    if ((d.code === TOKEN_EXPIRED.code || d.code === 4002) && d.reason === TOKEN_EXPIRED.reason) tokenNote(panel, 'token expired: enter a new one', true)
+    if (d.code === TOKEN_EXPIRED.code) tokenNote(panel, 'token expired: enter a new one', true)
   })
   target.addEventListener('expiring', (ev) => {
     const ms = (ev as CustomEvent<number>).detail

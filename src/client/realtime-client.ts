@@ -35,8 +35,6 @@ export interface Ack {
   id: string
   epoch: string
   cid: string
-  /** the server held this cid already (a re-send after a reconnect): nothing new was published */
-  duplicate: boolean
 }
 
 /** A room's state after each (re)subscribe. */
@@ -381,7 +379,7 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
     const cid = f.cid ?? (req?.kind === 'publish' ? req.cid : undefined)
     const item = cid === undefined ? undefined : this.#outbox.get(cid)
     if (item === undefined || f.seq === undefined) return // a late duplicate ack, or a signal's
-    this.#settle(item, { room: f.room, seq: f.seq, id: f.id ?? '', epoch: f.epoch ?? '', cid: item.cid, duplicate: f.duplicate === true })
+    this.#settle(item, { room: f.room, seq: f.seq, id: f.id ?? '', epoch: f.epoch ?? '', cid: item.cid })
   }
 
   #onError (f: ErrorFrame): void {

@@ -10,10 +10,8 @@
  */
 export type RefreshMode = 'frame' | 'reconnect'
 
-/** The close the server sends at the token's `exp` when no refresh came (chat, time, echo). */
-export const TOKEN_EXPIRED = { code: 1008, reason: 'token expired' } as const
-/** The same close on /ws/hub, which has a code of its own for it. */
-export const HUB_TOKEN_EXPIRED = 4002
+/** The close the server sends at the token's `exp` when no refresh came (every route: 4002 means just that). */
+export const TOKEN_EXPIRED = { code: 4002, reason: 'token expired' } as const
 
 /**
  * What to do after the server closed a /ws/hub socket, from the code alone: 4000-4499 reconnect with backoff
@@ -100,7 +98,7 @@ export function closeAction (c: { deliberate: boolean, opened: boolean, code: nu
   if (c.deliberate) return 'stop'
   // a browser only sees 1006 for a refused handshake: the status has to be asked for
   if (!c.opened) return 'probe'
-  if ((c.code === TOKEN_EXPIRED.code && c.reason === TOKEN_EXPIRED.reason) || c.code === HUB_TOKEN_EXPIRED) {
+  if (c.code === TOKEN_EXPIRED.code) {
     // no newer token: the next handshake would be refused with 401, so learn that now instead of after a backoff
     return c.newerToken ? 'reconnect' : 'probe'
   }

@@ -4,7 +4,7 @@ import { backlogOf, ByteBudget, expiryCutoff, History, newEpoch } from './histor
 import { pageOf } from './rooms-page.js'
 import { cidKey } from './types.js'
 import type {
-  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary, RoomsPage
+  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary, RoomsPage, SignalEvent
 } from './types.js'
 
 export interface MemoryStoreOptions {
@@ -112,21 +112,20 @@ export class MemoryStore implements HubStore {
       const original = state.history.original(cid)
       if (original !== undefined) return { message: original, epoch: state.epoch, duplicate: true }
     }
-    const msg: ChatMessage = {
-      type: 'message',
-      id: randomUUID(),
-      room,
-      seq: ++state.seq,
-      from: draft.from,
-      text: draft.text,
-      ts: this.#now()
-    }
+    const msg: ChatMessage = { type: 'message', id: randomUUID(), room, seq: ++state.seq, from: draft.from, ts: this.#now() }
+    if (draft.event !== undefined) msg.event = draft.event
+    if (draft.text !== undefined) msg.text = draft.text
+    else msg.data = draft.data
     if (draft.userId !== undefined) msg.userId = draft.userId
     // serialised once: its size is what the byte budget counts, and the hub frames the same string
     const raw = JSON.stringify(msg)
     state.history.hold(msg, cid, this.#budget === undefined ? 0 : Buffer.byteLength(raw))
     this.#listener.message(msg, raw)
     return { message: msg, epoch: state.epoch, duplicate: false }
+  }
+
+  async signal (ev: SignalEvent): Promise<void> {
+    this.#listener.signal?.(ev)
   }
 
   async backlog (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog> {

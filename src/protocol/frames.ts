@@ -158,8 +158,7 @@ export const AckSchema = Type.Object({
   seq: Type.Optional(Type.Integer({ minimum: 1 })),
   id: Type.Optional(Type.String()),
   epoch: Type.Optional(Epoch),
-  cid: Type.Optional(Cid),
-  duplicate: Type.Optional(Type.Literal(true, { description: 'the cid repeated a held message: nothing new was published' }))
+  cid: Type.Optional(Cid)
 }, { title: 'AckFrame', description: 'a publish was accepted (seq, id, epoch of the message); a signal was delivered (room only)' })
 export type AckFrame = Static<typeof AckSchema>
 
