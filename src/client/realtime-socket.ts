@@ -190,6 +190,8 @@ export class RealtimeSocket extends EventTarget {
       this.dispatchEvent(new CustomEvent('message', { detail: ev.data }))
     }
     ws.onclose = (ev: CloseEvent) => { this.#closed(ws, ev.code, ev.reason) }
+    // a close always follows an error; the `ws` package would throw an error nobody listens for
+    ws.onerror = () => {}
     this.#emitState()
   }
 
