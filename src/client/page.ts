@@ -20,9 +20,13 @@ function el<K extends keyof HTMLElementTagNameMap> (tag: K, cls?: string, text?:
 // announcements: one polite live region, each state change said once
 
 let lastSaid = ''
+/** the latest announcements, for tests */
+const said: string[] = []
 function announce (text: string): void {
   if (text === lastSaid) return
   lastSaid = text
+  said.push(text)
+  if (said.length > 50) said.shift()
   $('announcer').textContent = text
 }
 
@@ -256,7 +260,8 @@ function viewFor (name: string): RoomView {
   return v
 }
 
-async function join (name: string): Promise<void> {
+/** Joins (and shows) a room; `from`: resume from a position saved earlier instead of the whole held history. */
+async function join (name: string, from: { since?: number, epoch?: string } = {}): Promise<void> {
   if (views.has(name)) { show(name); return }
   const v = viewFor(name)
   show(name)
@@ -282,7 +287,7 @@ async function join (name: string): Promise<void> {
       },
       signal: (s) => { if (s.event === 'typing') typingFrom(v, s.from, s.data.on) },
       error: (err) => announce(`Could not join ${name}: ${err.message}`)
-    })
+    }, from)
   } catch (err) {
     dropView(name)
     announce(`Could not join ${name}: ${(err as Error).message}`)
@@ -522,4 +527,4 @@ fetch('/config').then(async (res) => {
 })
 
 // for tests and curious developers
-Object.assign(window, { realtime: { echo, time, hub, views, join, show, setToken } })
+Object.assign(window, { realtime: { echo, time, hub, views, join, show, setToken, said } })

@@ -8,12 +8,13 @@ import type { BrowserContext, Page } from 'playwright-core'
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 
-export interface Watched { page: Page, errors: string[], dialogs: string[] }
+export interface Watched { page: Page, errors: string[], dialogs: string[], sockets: string[] }
 
 /** A new page at `url`, its errors and dialogs recorded; resolves once the rooms socket is open. */
 export async function openPage (context: BrowserContext, url: string, badges = ['chat']): Promise<Watched> {
   const page = await context.newPage()
-  const w: Watched = { page, errors: [], dialogs: [] }
+  const w: Watched = { page, errors: [], dialogs: [], sockets: [] }
+  page.on('websocket', (ws) => w.sockets.push(ws.url()))
   page.on('pageerror', (e) => w.errors.push(e.message))
   page.on('dialog', (d) => { w.dialogs.push(d.message()); d.dismiss().catch(() => {}) })
   await page.goto(url)
