@@ -26,8 +26,10 @@ export function shortTime (ts: number, seconds = false): string {
 }
 
 /** The full local date and time, for a hover title. */
+let full: Intl.DateTimeFormat | undefined // built once: a formatter costs far more to make than to use
 export function fullTime (ts: number): string {
-  return new Date(ts).toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'medium' })
+  full ??= new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' })
+  return full.format(ts)
 }
 
 /** For a message of another day than `now`'s (local): its date and time ("12 Nov 14:03", with the year if another); today: undefined. */

@@ -156,7 +156,13 @@ interface Events { typing: { on: boolean } }
 
 interface RoomView {
   name: string
+  /** the scrolling role=log box, and the list in it */
+  box: HTMLDivElement
   list: HTMLOListElement
+  /** items waiting for the end of the task */
+  pending: DocumentFragment
+  flushing: boolean
+  last: { from: string, ts: number } | undefined
   unread: number
   /** the oldest seq shown (for "load older") and the epoch it belongs to */
   oldest: number | undefined
@@ -165,6 +171,8 @@ interface RoomView {
   ids: Set<string>
   count: number
   typing: Map<string, ReturnType<typeof setTimeout>>
+  /** ms from the first subscribed frame to the frame after its messages were laid out (measured by the e2e suite) */
+  firstRenderMs: number | undefined
 }
 
 const views = new Map<string, RoomView>()
@@ -216,46 +224,72 @@ function messageItem (m: HubMessage<Events>, grouped: boolean): HTMLLIElement {
   return li
 }
 
-/** The last message item of a list (skipping gap markers), to group with. */
-function lastMessage (list: HTMLElement): HTMLElement | undefined {
-  const last = list.lastElementChild as HTMLElement | null
-  return last?.classList.contains('msg') === true ? last : undefined
+/** The last message appended (waiting or shown), to group the next one with; undefined after a gap or an event. */
+function groupsAfter (v: RoomView, m: HubMessage<Events>): boolean {
+  return v.last !== undefined && groupsWith(v.last, m, GROUP_MS)
 }
 
-function groupsAfter (prev: HTMLElement | undefined, m: HubMessage<Events>): boolean {
-  if (prev === undefined) return false
-  return groupsWith({ from: prev.dataset.from ?? '', ts: Number(prev.dataset.ts) }, m, GROUP_MS)
-}
-
+/**
+ * Appends a message. A subscribe delivers a whole history in one task: items gather in a fragment and go into the
+ * document once, at the end of the task, so the layout is computed once rather than once per message.
+ */
 function appendMessage (v: RoomView, m: HubMessage<Events>): void {
   if (v.ids.has(m.id)) return
   v.ids.add(m.id)
-  const list = v.list
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40
-  list.append(messageItem(m, groupsAfter(lastMessage(list), m)))
+  v.pending.append(messageItem(m, groupsAfter(v, m)))
+  v.last = { from: m.from, ts: m.ts }
   if (v.oldest === undefined) v.oldest = m.seq
-  while (list.children.length > KEEP) { list.firstElementChild?.remove(); v.olderDone = false; v.oldest = Number((list.firstElementChild as HTMLElement | null)?.dataset.seq ?? v.oldest) }
-  if (atBottom) list.scrollTop = list.scrollHeight
-  if (shown !== v.name) { v.unread++; paintRooms() }
+  if (shown !== v.name) v.unread++
+  schedule(v)
+}
+
+function appendOther (v: RoomView, li: HTMLLIElement): void {
+  v.pending.append(li)
+  v.last = undefined
+  schedule(v)
 }
 
 function appendGap (v: RoomView, reason: string): void {
-  const li = el('li', 'gap', `— ${reason} —`)
-  v.list.append(li)
+  appendOther(v, el('li', 'gap', `— ${reason} —`))
+}
+
+function schedule (v: RoomView): void {
+  if (v.flushing) return
+  v.flushing = true
+  queueMicrotask(() => flush(v))
+}
+
+function flush (v: RoomView): void {
+  v.flushing = false
+  const { box, list } = v
+  const atBottom = box.hidden || box.scrollHeight - box.scrollTop - box.clientHeight < 40
+  list.append(v.pending)
+  const extra = list.children.length - KEEP
+  if (extra > 0) {
+    for (let i = 0; i < extra; i++) list.firstElementChild?.remove()
+    v.olderDone = false // what was dropped here can be loaded again
+    v.oldest = Number((list.querySelector('li.msg') as HTMLElement | null)?.dataset.seq ?? v.oldest)
+  }
+  if (atBottom) box.scrollTop = box.scrollHeight
   if (shown !== v.name) paintRooms()
 }
 
 function viewFor (name: string): RoomView {
   let v = views.get(name)
   if (v !== undefined) return v
-  const list = el('ol', 'log transcript')
-  list.id = `transcript-${name}`
-  list.setAttribute('role', 'log')
-  list.setAttribute('aria-label', `Messages in ${name}`)
-  list.tabIndex = 0 // scrollable: reachable by keyboard
-  list.hidden = true
-  $('transcripts').append(list)
-  v = { name, list, unread: 0, oldest: undefined, epoch: undefined, olderDone: false, ids: new Set(), count: 0, typing: new Map() }
+  const box = el('div', 'transcript')
+  box.id = `transcript-${name}`
+  box.setAttribute('role', 'log')
+  box.setAttribute('aria-label', `Messages in ${name}`)
+  box.tabIndex = 0 // scrollable: reachable by keyboard
+  box.hidden = true
+  const list = el('ol', 'log')
+  box.append(list)
+  $('transcripts').append(box)
+  v = {
+    name, box, list, pending: document.createDocumentFragment(), flushing: false, last: undefined, unread: 0, oldest: undefined,
+    epoch: undefined, olderDone: false, ids: new Set(), count: 0, typing: new Map(), firstRenderMs: undefined
+  }
   views.set(name, v)
   return v
 }
@@ -269,6 +303,11 @@ async function join (name: string, from: { since?: number, epoch?: string } = {}
   try {
     await hub.subscribe(name, {
       subscribed: (info: RoomInfo) => {
+        if (!info.resumed) {
+          // its history is appended right after this, in the same task: the next frame shows it
+          const start = performance.now()
+          requestAnimationFrame(() => setTimeout(() => { v.firstRenderMs = performance.now() - start }, 0))
+        }
         v.epoch = info.epoch
         v.count = info.memberCount
         if (shown === name) paintRoomHead()
@@ -282,8 +321,7 @@ async function join (name: string, from: { since?: number, epoch?: string } = {}
         v.count = hub.members(name)?.count ?? v.count
         if (shown === name) paintRoomHead()
         paintRooms()
-        const li = el('li', 'event', `${f.name} ${f.type === 'join' ? 'joined' : 'left'}`)
-        v.list.append(li)
+        appendOther(v, el('li', 'event', `${f.name} ${f.type === 'join' ? 'joined' : 'left'}`))
       },
       signal: (s) => { if (s.event === 'typing') typingFrom(v, s.from, s.data.on) },
       error: (err) => announce(`Could not join ${name}: ${err.message}`)
@@ -297,7 +335,7 @@ async function join (name: string, from: { since?: number, epoch?: string } = {}
 function dropView (name: string): void {
   const v = views.get(name)
   if (v === undefined) return
-  v.list.remove()
+  v.box.remove()
   for (const t of v.typing.values()) clearTimeout(t)
   views.delete(name)
   if (shown === name) show([...views.keys()][0])
@@ -312,12 +350,12 @@ async function leave (name: string): Promise<void> {
 
 function show (name: string | undefined): void {
   shown = name
-  for (const v of views.values()) v.list.hidden = v.name !== name
+  for (const v of views.values()) v.box.hidden = v.name !== name
   const v = name === undefined ? undefined : views.get(name)
   if (v !== undefined) {
     const had = v.unread
     v.unread = 0
-    v.list.scrollTop = v.list.scrollHeight
+    v.box.scrollTop = v.box.scrollHeight
     announce(`Showing ${v.name}${had > 0 ? `, ${had} new` : ''}`)
   }
   paintRoomHead()
@@ -461,9 +499,9 @@ async function loadOlder (): Promise<void> {
     frag.append(messageItem(m, prev !== undefined && groupsWith(prev, m, GROUP_MS)))
     prev = m
   }
-  const height = v.list.scrollHeight
+  const height = v.box.scrollHeight
   v.list.prepend(frag)
-  v.list.scrollTop += v.list.scrollHeight - height // keep what was being read in place
+  v.box.scrollTop += v.box.scrollHeight - height // keep what was being read in place
   if (fresh[0] !== undefined) v.oldest = fresh[0].seq
   if (page.truncated || page.messages.length < 50 || v.oldest === 1) {
     v.olderDone = true
@@ -471,7 +509,7 @@ async function loadOlder (): Promise<void> {
   }
   paintRoomHead()
   announce(fresh.length === 0 ? 'No older messages' : `${fresh.length} older messages loaded`)
-  if (v.olderDone) v.list.focus()
+  if (v.olderDone) v.box.focus()
 }
 
 // keyboard: Alt+ArrowUp / Alt+ArrowDown switch between joined rooms
