@@ -286,10 +286,8 @@ function viewFor (name: string): RoomView {
   const list = el('ol', 'log')
   box.append(list)
   $('transcripts').append(box)
-  v = {
-    name, box, list, pending: document.createDocumentFragment(), flushing: false, last: undefined, unread: 0, oldest: undefined,
-    epoch: undefined, olderDone: false, ids: new Set(), count: 0, typing: new Map(), firstRenderMs: undefined
-  }
+  const pending = document.createDocumentFragment()
+  v = { name, box, list, pending, flushing: false, last: undefined, unread: 0, oldest: undefined, epoch: undefined, olderDone: false, ids: new Set(), count: 0, typing: new Map(), firstRenderMs: undefined }
   views.set(name, v)
   return v
 }
