@@ -11,11 +11,12 @@ import { axe, badge, openPage, sees, shown } from './hub-page.js'
 
 const API_TOKEN = 'a11y-e2e-api-token-0123456789'
 
-/** Tab (forwards) until `pick` holds for the focused element; fails after 40 presses. */
-async function tabTo (page: Page, what: string, pick: string): Promise<void> {
+/** Tab (forwards) until the focused element has this id or data-room; fails after 40 presses. */
+async function tabTo (page: Page, what: string, pick: { id?: string, room?: string }): Promise<void> {
   for (let i = 0; i < 40; i++) {
     await page.keyboard.press('Tab')
-    if (await page.evaluate((src) => new Function('e', `return ${src}`)(document.activeElement) === true, pick)) return
+    const at = await page.evaluate(() => ({ id: document.activeElement?.id, room: (document.activeElement as HTMLElement | null)?.dataset.room }))
+    if ((pick.id !== undefined && at.id === pick.id) || (pick.room !== undefined && at.room === pick.room)) return
   }
   throw new Error(`Tab never reached ${what}`)
 }
@@ -47,23 +48,23 @@ t.test('keyboard alone, axe in every state and scheme, layouts, and the first re
 
   // keyboard only: Tab to the room field, join, Tab to the message box, send, Tab to another room, Enter
   await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur())
-  await tabTo(page, 'the room field', "e.id === 'chat-room'")
+  await tabTo(page, 'the room field', { id: 'chat-room' })
   t.ok(await focusVisible(page), 'the room field shows its focus')
   await page.keyboard.type('kb-room')
   await page.keyboard.press('Enter')
   await shown(page, 'kb-room')
-  await tabTo(page, 'the message box', "e.id === 'composer-input'")
+  await tabTo(page, 'the message box', { id: 'composer-input' })
   await page.waitForFunction(() => !(document.getElementById('composer-input') as HTMLInputElement).disabled)
   await page.keyboard.type('sent without a mouse')
   await page.keyboard.press('Enter')
   await sees(page, 'kb-room', 'sent without a mouse')
   await page.keyboard.press('Shift+Tab')
   await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur())
-  await tabTo(page, 'the lobby in the room list', "e.dataset.room === 'lobby'")
+  await tabTo(page, 'the lobby in the room list', { room: 'lobby' })
   t.ok(await focusVisible(page), 'a room button shows its focus')
   await page.keyboard.press('Enter')
   await shown(page, 'lobby')
-  await tabTo(page, 'news in the other rooms', "e.dataset.room === 'news'")
+  await tabTo(page, 'news in the other rooms', { room: 'news' })
   await page.keyboard.press('Enter')
   await shown(page, 'news')
   await sees(page, 'news', 'markets open')
