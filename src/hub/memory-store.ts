@@ -62,6 +62,8 @@ export class MemoryStore implements HubStore {
   readonly #sweeper: NodeJS.Timeout | undefined
   /** rooms without members: at MAX_ROOMS, whether a new room can evict one is O(1) (an upgrade asks) */
   #empty = 0
+  /** personal streams held (rooms named `@<userId>`) */
+  #personal = 0
   #listener: HubListener = NO_LISTENER
 
   constructor (opts: MemoryStoreOptions) {
@@ -96,7 +98,17 @@ export class MemoryStore implements HubStore {
   }
 
   async canCreate (room: string): Promise<boolean> {
-    return this.#rooms.has(room) || this.#rooms.size < this.#maxRooms || this.#empty > 0
+    return this.#rooms.has(room) || this.#rooms.size < this.#maxRooms || this.#empty > 0 || this.#exempt(room)
+  }
+
+  /**
+   * Personal streams (`@<userId>`) never make MAX_ROOMS refuse anyone: one is created whatever the count, and
+   * a room is refused only when the rooms other than personal streams fill the cap. So users holding their
+   * streams open cannot lock others out of new rooms, and a full set of rooms cannot stop a user's delivery.
+   * Above the cap they are bounded by the users connected (a stream without members is evicted first).
+   */
+  #exempt (room: string): boolean {
+    return room.charCodeAt(0) === 0x40 /* @ */ || this.#rooms.size - this.#personal < this.#maxRooms
   }
 
   setListener (listener: HubListener): void {
@@ -201,9 +213,10 @@ export class MemoryStore implements HubStore {
     if (state === undefined) {
       if (this.#rooms.size >= this.#maxRooms) {
         const victim = this.#empty > 0 ? this.#evictable() : undefined
-        if (victim === undefined) throw new RoomLimitError(`room limit reached (${this.#maxRooms} rooms, all with members)`)
-        this.#drop(victim[0], victim[1])
+        if (victim !== undefined) this.#drop(victim[0], victim[1])
+        else if (!this.#exempt(room)) throw new RoomLimitError(`room limit reached (${this.#maxRooms} rooms, all with members)`)
       }
+      if (room.charCodeAt(0) === 0x40) this.#personal++
       state = new RoomState(new History(this.#size, this.#budget), this.#now())
       this.#rooms.set(room, state)
       this.#empty++
@@ -228,6 +241,7 @@ export class MemoryStore implements HubStore {
   #drop (room: string, state: RoomState): void {
     state.history.clear()
     if (state.members.size === 0) this.#empty--
+    if (room.charCodeAt(0) === 0x40) this.#personal--
     this.#rooms.delete(room)
   }
 

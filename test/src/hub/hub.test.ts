@@ -8,6 +8,7 @@ import type {
 } from '../../../src/hub/types.js'
 import { framePayload } from '../../../src/protocol/frame.js'
 import { Connection, type SocketLike } from '../../../src/registry/connection.js'
+import { checkFrames, frameProblem } from '../../helper.js'
 
 type Frame = Record<string, unknown>
 
@@ -135,6 +136,7 @@ function hub (t: Test, opts: Partial<HubOptions> = {}) {
     ...opts
   }
   const h = new Hub(store, options)
+  checkFrames(t, h)
   const refused: string[] = []
   let accepted = 0
   h.events = { accepted: () => { accepted++ }, refused: (code) => { refused.push(code) }, delivered () {} }
@@ -453,4 +455,18 @@ t.test('closing a session leaves the room once and stops deliveries to it', asyn
   h.sendTo(s, { type: 'refreshed' })
   await turn()
   t.equal(socket.frames().length, 1, 'only the welcome: nothing is sent to a closed session')
+})
+
+t.test('the frame check of the suite refuses a frame its schema does not allow', async (t) => {
+  t.equal(frameProblem('{"type":"pong","ts":1}'), undefined)
+  t.match(frameProblem('{"type":"pong"}'), /ts/, 'a missing field')
+  t.match(frameProblem('{"type":"error","code":"nope","message":"m"}'), /code/, 'an unknown error code')
+  t.match(frameProblem('{"type":"mystery"}'), /no schema/)
+  t.match(frameProblem('{'), /not JSON/)
+  const failures: string[] = []
+  const fake = { fail: (msg: string) => { failures.push(msg) } } as unknown as Test
+  const target: { tap: ((json: string) => void) | undefined } = { tap: undefined }
+  checkFrames(fake, target)
+  target.tap?.('{"type":"ack"}')
+  t.match(failures, [/schema refuses/], 'an invalid frame fails the test that sent it')
 })
