@@ -40,6 +40,7 @@ export interface Ack {
 /** A room's state after each (re)subscribe. */
 export interface RoomInfo {
   room: string
+  /** the room's latest seq and its epoch */
   seq: number
   epoch: string
   members: string[]
@@ -205,7 +206,11 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
       if (held.seen) return this.#info(held, false)
     }
     return await new Promise<RoomInfo>((resolve, reject) => {
-      if (held !== undefined) { held.ready = { resolve, reject }; return }
+      if (held !== undefined) { // a second subscribe before the first answer: both settle with it
+        const prev = held.ready
+        held.ready = { resolve: (i) => { prev?.resolve(i); resolve(i) }, reject: (e) => { prev?.reject(e); reject(e) } }
+        return
+      }
       const log = new Transcript<WireMessage>(0)
       if (opts.epoch !== undefined && opts.since !== undefined) { log.epoch = opts.epoch; log.lastSeq = opts.since }
       const r: Room<E> = { name: room, handlers, log, subscribed: false, seen: false, memberCount: 0, members: new Set(), ready: { resolve, reject } }
@@ -337,7 +342,7 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
     r.members = new Set(f.members)
     r.memberCount = f.memberCount
     const entries = r.log.welcome(f)
-    const info = this.#info(r, resumed, f.truncated === true)
+    const info: RoomInfo = { ...this.#info(r, resumed, f.truncated === true), seq: f.seq, epoch: f.epoch }
     r.ready?.resolve(info)
     r.ready = undefined
     r.handlers.subscribed?.(info)

@@ -107,6 +107,7 @@ t.test('subscribe from a saved position; a refused subscribe rejects and drops t
   const c = client()
   const errors: RealtimeError[] = []
   const p = c.subscribe('a', {}, { since: 41, epoch: 'E0' })
+  const again = c.subscribe('a', {}) // before the answer: settles with the first
   const refused = c.subscribe('secret', { error: (e) => errors.push(e) })
   c.connect()
   last().open()
@@ -118,6 +119,8 @@ t.test('subscribe from a saved position; a refused subscribe rejects and drops t
   t.same(c.rooms, ['a'])
   subscribed(last(), 'a', 41, [])
   await p
+  t.match(await again, { room: 'a', seq: 41 })
+  t.equal(last().sent.filter((f) => f.type === 'subscribe' && f.room === 'a').length, 1, 'one subscribe frame')
 })
 
 t.test('publish: settled by its ack, kept across a reconnect with its cid, retried when rate limited', async (t) => {
