@@ -15,6 +15,8 @@ const Summary = Type.Object({ room: Type.String(), members: Type.Integer(), seq:
 const Detail = Type.Object({ room: Type.String(), members: Type.Array(Type.String()), seq: Type.Integer(), epoch: Type.String() })
 const HistoryQuery = Type.Object({
   since: Type.Optional(Type.Integer({ minimum: 0 })),
+  // the page before a seq (the oldest one shown): "load older"; with `since` too, `since` wins
+  before: Type.Optional(Type.Integer({ minimum: 1 })),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
 })
@@ -80,11 +82,20 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   })
 
   app.get('/rooms/:room/history', { onRequest: reader, schema: { params: RoomParams, querystring: HistoryQuery, response: { 200: History, 404: ErrorReply } } }, async (req, reply) => {
-    const { since, limit, epoch } = req.query
+    const { since, before, limit, epoch } = req.query
     const { room } = req.params
-    const backlog = await app.hub.store.peek(room, since, epoch, limit)
+    // `before`: the `limit` messages under it are the ones after before - 1 - limit (seq is gapless in an epoch)
+    const after = since ?? (before === undefined ? undefined : Math.max(0, before - 1 - limit))
+    const backlog = await app.hub.store.peek(room, after, epoch, limit)
     if (backlog === undefined) return await noRoom(reply, room)
-    return { room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages }
+    if (since !== undefined || before === undefined) {
+      return { room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages }
+    }
+    // another epoch's seqs say nothing about the one asked for: none of its messages are older than `before`
+    if (epoch !== undefined && epoch !== backlog.epoch) return { room, epoch: backlog.epoch, seq: backlog.seq, truncated: true, messages: [] }
+    let n = 0
+    while (n < backlog.messages.length && backlog.messages[n]!.seq < before) n++
+    return { room, epoch: backlog.epoch, seq: backlog.seq, truncated: backlog.truncated, messages: backlog.messages.slice(0, n) }
   })
 
   app.post('/rooms/:room/messages', {

@@ -29,6 +29,28 @@ export interface RealtimeSocketOptions {
   ticket?: TicketProvider
   /** how an open socket adopts a new token: `frame` (default; chat, time) or `reconnect` (echo) */
   refresh?: RefreshMode
+  /** asked for the token right before every handshake (after a `token expired` close, a fresh one); overrides `token` */
+  getToken?: () => Promise<string | undefined> | string | undefined
+  /** the WebSocket constructor: default `globalThis.WebSocket` (browsers, Node 22+); pass `ws`'s for older Node */
+  WebSocket?: WebSocketLike
+  /** closes after which reconnecting cannot help (e.g. kicked): the socket stops and reports `stopped` */
+  stopOn?: (code: number) => boolean
+}
+
+/** What the client needs of a WebSocket class: the browser's, Node 22's global one and the `ws` package all fit. */
+export interface WebSocketLike {
+  new (url: string): WebSocket
+  readonly OPEN: number
+}
+
+/** The constructor to use: the one given, else the global one, else a clear error (Node before 22 has none). */
+export function webSocketClass (given?: WebSocketLike): WebSocketLike {
+  const ctor = given ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket
+  if (ctor === undefined) {
+    throw new TypeError('no WebSocket constructor: this runtime has no global WebSocket (Node < 22); pass one, e.g. ' +
+      "`import WebSocket from 'ws'` and the option `WebSocket`")
+  }
+  return ctor
 }
 
 export interface StateDetail {
@@ -37,6 +59,8 @@ export interface StateDetail {
   retryAt: number | undefined
   /** set when the server refused the handshake: reconnecting stopped */
   refused: { status: number, message: string } | undefined
+  /** set when a close code said not to reconnect (`stopOn`): reconnecting stopped */
+  stopped?: { code: number, reason: string } | undefined
 }
 
 const NAMES: StateName[] = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']
@@ -53,6 +77,7 @@ export class RealtimeSocket extends EventTarget {
   attempt = 0
   retryAt: number | undefined
   refused: StateDetail['refused']
+  stopped: StateDetail['stopped']
   /** the token the next handshake (and a refresh) uses */
   token: string | undefined
   #liveToken: string | undefined // the token the server holds for the current socket
@@ -65,11 +90,13 @@ export class RealtimeSocket extends EventTarget {
   #pingTimer: ReturnType<typeof setInterval> | undefined
   #pongTimer: ReturnType<typeof setTimeout> | undefined
   readonly #opts: RealtimeSocketOptions
+  readonly #WS: WebSocketLike
 
   /** `url` is called for every attempt, so a resume position can go in the query. */
   constructor (readonly url: () => string, opts: RealtimeSocketOptions = {}) {
     super()
     this.#opts = opts
+    this.#WS = webSocketClass(opts.WebSocket)
     this.token = opts.token
   }
 
@@ -81,13 +108,31 @@ export class RealtimeSocket extends EventTarget {
   connect (): void {
     this.#deliberate = false
     this.refused = undefined
+    this.stopped = undefined
     clearTimeout(this.#retryTimer)
     this.retryAt = undefined
+    const attempt = ++this.#attemptId
+    const getToken = this.#opts.getToken
+    if (getToken === undefined) { this.#handshake(attempt); return }
+    this.#fetchingTicket = true
+    this.#emitState()
+    Promise.resolve().then(getToken).then((token) => {
+      if (attempt !== this.#attemptId || this.#deliberate) return
+      this.token = token
+      this.#handshake(attempt)
+    }, () => {
+      if (attempt !== this.#attemptId || this.#deliberate) return
+      this.#fetchingTicket = false
+      this.#schedule() // the app's token source failed: try again after the backoff
+    })
+  }
+
+  #handshake (attempt: number): void {
     const token = this.token
     this.#liveToken = token
     this.#pendingRefresh = undefined
-    const attempt = ++this.#attemptId
     if (!this.#tradesToken(token)) {
+      this.#fetchingTicket = false
       this.#open(this.#plainUrl(token))
       return
     }
@@ -126,8 +171,8 @@ export class RealtimeSocket extends EventTarget {
   }
 
   #open (url: string): void {
-    const ws = new WebSocket(url)
-    ws.binaryType = this.#opts.binaryType ?? 'blob'
+    const ws = new this.#WS(url)
+    if (this.#opts.binaryType !== undefined) ws.binaryType = this.#opts.binaryType
     this.ws = ws
     this.#opened = false
     ws.onopen = () => {
@@ -145,12 +190,14 @@ export class RealtimeSocket extends EventTarget {
       this.dispatchEvent(new CustomEvent('message', { detail: ev.data }))
     }
     ws.onclose = (ev: CloseEvent) => { this.#closed(ws, ev.code, ev.reason) }
+    // a close always follows an error; the `ws` package would throw an error nobody listens for
+    ws.onerror = () => {}
     this.#emitState()
   }
 
   /** Sends when open; returns false otherwise (the caller decides whether to queue). */
   send (data: string | ArrayBufferLike | Blob | ArrayBufferView): boolean {
-    if (this.ws?.readyState !== WebSocket.OPEN) return false
+    if (this.ws?.readyState !== this.#WS.OPEN) return false
     this.ws.send(data)
     return true
   }
@@ -166,7 +213,7 @@ export class RealtimeSocket extends EventTarget {
 
   #applyToken (): void {
     const action = newTokenAction({
-      open: this.ws?.readyState === WebSocket.OPEN,
+      open: this.ws?.readyState === this.#WS.OPEN,
       refused: this.refused !== undefined,
       stopped: this.#deliberate
     }, this.#opts.refresh ?? 'frame')
@@ -200,7 +247,7 @@ export class RealtimeSocket extends EventTarget {
     clearTimeout(this.#retryTimer)
     this.retryAt = undefined
     this.#stopHeartbeat()
-    if (this.ws !== undefined && this.ws.readyState <= WebSocket.OPEN) this.ws.close(code, reason)
+    if (this.ws !== undefined && this.ws.readyState <= this.#WS.OPEN) this.ws.close(code, reason)
     this.#emitState()
   }
 
@@ -213,9 +260,15 @@ export class RealtimeSocket extends EventTarget {
       opened: this.#opened,
       code,
       reason,
-      newerToken: this.token !== this.#liveToken
+      // a token provider is asked again before the next handshake: that is the newer token
+      newerToken: this.token !== this.#liveToken || this.#opts.getToken !== undefined
     })
     if (action === 'stop') { this.#emitState(); return }
+    if (this.#opened && this.#opts.stopOn?.(code) === true) {
+      this.stopped = { code, reason }
+      this.#emitState()
+      return
+    }
     if (action === 'reconnect') { this.connect(); return }
     if (action === 'probe') {
       const token = this.token
@@ -308,7 +361,7 @@ export class RealtimeSocket extends EventTarget {
   }
 
   #emitState (): void {
-    const detail: StateDetail = { state: this.state, retryAt: this.retryAt, refused: this.refused }
+    const detail: StateDetail = { state: this.state, retryAt: this.retryAt, refused: this.refused, stopped: this.stopped }
     this.dispatchEvent(new CustomEvent('state', { detail }))
   }
 }

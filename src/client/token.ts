@@ -10,8 +10,21 @@
  */
 export type RefreshMode = 'frame' | 'reconnect'
 
-/** The close the server sends at the token's `exp` when no refresh came. */
+/** The close the server sends at the token's `exp` when no refresh came (every route: 4002 means just that). */
 export const TOKEN_EXPIRED = { code: 4002, reason: 'token expired' } as const
+
+/**
+ * What to do after the server closed a /ws/hub socket, from the code alone: 4000-4499 reconnect with backoff
+ * (4002 with a fresh token), 4500-4999 stop (kicked, forbidden), the protocol errors 1002/1003/1007/1009 stop
+ * (the same client would provoke them again), 1000 stops (the server meant it); anything else (1001 shutdown,
+ * 1006 drop, 1011, 1013) reconnects.
+ */
+export function hubCloseAdvice (code: number): 'reconnect' | 'stop' {
+  if (code >= 4500 && code <= 4999) return 'stop'
+  if (code >= 4000 && code <= 4499) return 'reconnect'
+  if (code === 1000 || code === 1002 || code === 1003 || code === 1007 || code === 1009) return 'stop'
+  return 'reconnect'
+}
 
 /** `url` with `token=<encodeURIComponent(token)>` appended; unchanged for an undefined or empty token. */
 export function withToken (url: string, token: string | undefined): string {
@@ -85,7 +98,7 @@ export function closeAction (c: { deliberate: boolean, opened: boolean, code: nu
   if (c.deliberate) return 'stop'
   // a browser only sees 1006 for a refused handshake: the status has to be asked for
   if (!c.opened) return 'probe'
-  if (c.code === TOKEN_EXPIRED.code && c.reason === TOKEN_EXPIRED.reason) {
+  if (c.code === TOKEN_EXPIRED.code) {
     // no newer token: the next handshake would be refused with 401, so learn that now instead of after a backoff
     return c.newerToken ? 'reconnect' : 'probe'
   }

@@ -12,25 +12,36 @@ export interface ChatMessage {
   userId?: string
 }
 
-export interface Welcome {
-  type: 'welcome'
+/** What the transcript needs of a message: an id (unique forever) and its seq in the room's epoch. */
+export interface Sequenced { id: string, seq: number }
+
+/** A join's answer: a chat `welcome` or a hub `subscribed`, both carry these. */
+export interface Welcome<M extends Sequenced = ChatMessage> {
+  type?: string
   seq: number
   epoch: string
-  history: ChatMessage[]
+  history: M[]
   truncated?: boolean
 }
 
-export type Entry =
-  | { kind: 'message', message: ChatMessage }
+export type Entry<M extends Sequenced = ChatMessage> =
+  | { kind: 'message', message: M }
   | { kind: 'gap', reason: string }
 
-export class Transcript {
+/** Ids remembered for dedupe: far more than any resume replays, and a bound on a long-lived client's memory. */
+const SHOWN_MAX = 4096
+
+export class Transcript<M extends Sequenced = ChatMessage> {
   epoch: string | undefined
   /** highest seq shown in the current epoch */
   lastSeq = 0
-  readonly entries: Entry[] = []
+  /** the latest entries, at most `keep` of them */
+  readonly entries: Array<Entry<M>> = []
   /** ids of the messages shown, whatever their epoch: a message is never shown twice */
   readonly #shown = new Set<string>()
+
+  /** `keep`: how many entries `entries` holds (the oldest go first); 0 keeps none (the caller renders as they come). */
+  constructor (readonly keep = 1000) {}
   /** a live message already told of a restart the next welcome will report too */
   #restarted = false
 
@@ -40,8 +51,8 @@ export class Transcript {
   }
 
   /** Applies a welcome; returns the entries it added (for rendering). */
-  welcome (w: Welcome): Entry[] {
-    const added: Entry[] = []
+  welcome (w: Welcome<M>): Array<Entry<M>> {
+    const added: Array<Entry<M>> = []
     const first = this.epoch === undefined
     if (w.truncated === true && !first && !this.#restarted) {
       // the server says messages we have not seen are gone (dropped or a new epoch): say so, then start over
@@ -55,13 +66,13 @@ export class Transcript {
       if (e !== undefined) added.push(e)
     }
     if (w.seq < this.lastSeq) this.lastSeq = w.seq
-    this.entries.push(...added)
+    this.#keep(added)
     return added
   }
 
   /** Applies a live message; returns the entry to render, or undefined for a duplicate. */
-  message (m: ChatMessage): Entry[] {
-    const added: Entry[] = []
+  message (m: M): Array<Entry<M>> {
+    const added: Array<Entry<M>> = []
     if (m.seq <= this.lastSeq && !this.#shown.has(m.id)) {
       // a seq this client has seen, on another message: the room started a new epoch (the server lost its
       // state) before this socket was told. Show it after a gap; the next welcome (truncated) fills in.
@@ -74,14 +85,26 @@ export class Transcript {
     const e = this.#add(m)
     if (e === undefined) return []
     added.push(e)
-    this.entries.push(...added)
+    this.#keep(added)
     return added
   }
 
-  #add (m: ChatMessage): Entry | undefined {
+  /** Whether this message (by id) was shown already. */
+  has (id: string): boolean {
+    return this.#shown.has(id)
+  }
+
+  #keep (added: Array<Entry<M>>): void {
+    if (this.keep === 0) return
+    for (const e of added) this.entries.push(e)
+    if (this.entries.length > this.keep) this.entries.splice(0, this.entries.length - this.keep)
+  }
+
+  #add (m: M): Entry<M> | undefined {
     if (m.seq <= this.lastSeq || this.#shown.has(m.id)) return undefined // already shown
     this.lastSeq = m.seq
     this.#shown.add(m.id)
+    if (this.#shown.size > SHOWN_MAX) this.#shown.delete(this.#shown.values().next().value as string)
     return { kind: 'message', message: m }
   }
 }

@@ -27,7 +27,7 @@ t.test('closeAction: token expired reconnects at once only with a newer token', 
   const c = { deliberate: false, opened: true, code: 4002, reason: 'token expired', newerToken: true }
   t.equal(closeAction(c), 'reconnect')
   t.equal(closeAction({ ...c, newerToken: false }), 'probe', 'the next handshake would get 401: learn it now')
-  t.equal(closeAction({ ...c, reason: 'rate limit exceeded' }), 'backoff')
+  t.equal(closeAction({ ...c, code: 4000, reason: 'rate limit exceeded' }), 'backoff', 'the code alone decides')
   t.equal(closeAction({ ...c, code: 1006, reason: '' }), 'backoff')
   t.equal(closeAction({ ...c, opened: false, code: 1006, reason: '' }), 'probe', 'a refused handshake')
   t.equal(closeAction({ ...c, deliberate: true }), 'stop')

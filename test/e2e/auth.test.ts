@@ -8,6 +8,7 @@ import { SignJWT } from 'jose'
 import type { Page } from 'playwright-core'
 import { startServer } from '../server-process.js'
 import { launch, SCREENSHOTS } from './browser.js'
+import { say as rawSay, sees as seesIn } from './hub-page.js'
 
 const SECRET = 'e2e-only-secret-0123456789abcdef-0123'
 const KEY = new TextEncoder().encode(SECRET)
@@ -54,12 +55,12 @@ function noTokenInUrls (t: Test, seen: { sockets: string[], requests: string[] }
 }
 
 async function say (page: Page, text: string): Promise<void> {
-  await page.fill('#chat-input', text)
-  await page.press('#chat-input', 'Enter')
+  await page.waitForFunction(() => !(document.getElementById('composer-input') as HTMLInputElement).disabled)
+  await rawSay(page, text)
 }
 
 async function sees (page: Page, text: string): Promise<void> {
-  await page.waitForFunction((x) => [...document.querySelectorAll('#transcript .text')].some((e) => e.textContent === x), text)
+  await seesIn(page, 'lobby', text)
 }
 
 t.test('auth on: refused without a token, connected with one, chat shows user ids, refresh in place', async (t) => {
@@ -84,21 +85,22 @@ t.test('auth on: refused without a token, connected with one, chat shows user id
   await useToken(alice, await mint('alice', 'Alice'))
   await badges(alice, /^OPEN$/)
   await alice.waitForFunction(() => document.getElementById('auth-user')?.textContent === 'alice')
-  t.equal(await alice.inputValue('#chat-name'), 'Alice', 'the name claim is the chat name')
   await useToken(bob, await mint('bob', 'Bob'))
   await badges(bob, /^OPEN$/)
-  await alice.waitForFunction(() => document.getElementById('member-count')?.textContent === '2')
-  t.same((await alice.$$eval('#members li', (els) => els.map((e) => e.textContent))).sort(), ['Alice', 'Bob'])
+  await alice.waitForFunction(() => document.getElementById('member-count')?.textContent === '2 members')
+  t.same((await alice.evaluate(() => (window as any).realtime.hub.members('lobby').names as string[])).sort(), ['Alice', 'Bob'],
+    'the name claims are the names')
 
   await say(alice, 'hello from alice')
   await sees(bob, 'hello from alice')
-  t.equal(await bob.getAttribute('#transcript li[data-seq] .from', 'title'), 'user id: alice', 'the sender\'s user id is shown')
+  t.equal(await bob.getAttribute('#transcript-lobby li.msg .from', 'title'), 'user id: alice', 'the sender\'s user id is shown')
+  t.equal(await bob.textContent('#transcript-lobby li.msg .from'), 'Alice')
   await alice.fill('#echo-input', 'echo with a token')
   await alice.press('#echo-input', 'Enter')
   await alice.waitForFunction(() => document.getElementById('echo-log')?.lastElementChild?.textContent === 'echo with a token')
 
   // a token for another user: chat and time refuse the refresh and keep the old one
-  await alice.evaluate(() => { (window as unknown as { chatWs: unknown }).chatWs = (window as any).realtime.chat.socket.ws })
+  await alice.evaluate(() => { (window as unknown as { chatWs: unknown }).chatWs = (window as any).realtime.hub.socket.ws })
   await useToken(alice, await mint('bob', 'Bob'))
   t.match(await tokenNote(alice, 'chat', /refused/), /new token refused/)
   t.match(await tokenNote(alice, 'time', /refused/), /new token refused/)
@@ -107,7 +109,7 @@ t.test('auth on: refused without a token, connected with one, chat shows user id
   await useToken(alice, await mint('alice', 'Alice', '2h'))
   t.match(await tokenNote(alice, 'chat', /refreshed/), /^chat: token refreshed, valid until \d\d:\d\d:\d\d$/)
   t.match(await tokenNote(alice, 'time', /refreshed/), /^time: token refreshed/)
-  t.equal(await alice.evaluate(() => (window as any).realtime.chat.socket.ws === (window as any).chatWs), true,
+  t.equal(await alice.evaluate(() => (window as any).realtime.hub.socket.ws === (window as any).chatWs), true,
     'the chat socket was refreshed in place, not replaced')
   await badges(alice, /^OPEN$/) // echo reconnected with the new token
   await say(alice, 'after the refresh')
@@ -157,7 +159,7 @@ t.test('an expiring token is announced, the server closes at exp, a new token br
   for (const panel of PANELS) t.match(await tokenNote(page, panel, /connected/), /connected with the token/)
   await say(page, 'after a new token')
   await sees(page, 'after a new token')
-  const texts = await page.$$eval('#transcript li[data-seq] .text', (els) => els.map((e) => e.textContent))
+  const texts = await page.$$eval('#transcript-lobby li.msg .text', (els) => els.map((e) => e.textContent))
   t.same(texts, ['before expiry', 'after a new token'], 'resumed: each message once')
   noTokenInUrls(t, seen)
 })
