@@ -49,10 +49,10 @@ export class AppRegistry extends ConnectionRegistry {
  * other half is left for the remaining onClose hooks before server.ts forces the exit.
  */
 async function registryPlugin (app: FastifyInstance) {
-  const registry = new AppRegistry(app.log, new SlotCounts((ip) => addressKey(ip, app.config.IPV6_PREFIX_BITS)))
+  const registry = new AppRegistry(app.log, new SlotCounts((ip) => addressKey(ip, app.realtimeConfig.IPV6_PREFIX_BITS)))
   app.decorate('registry', registry)
-  const graceMs = Math.floor(app.config.SHUTDOWN_TIMEOUT_MS / 2)
+  const graceMs = Math.floor(app.realtimeConfig.SHUTDOWN_TIMEOUT_MS / 2)
   app.addHook('preClose', async () => await registry.drain(graceMs))
 }
 
-export default fp(registryPlugin, { name: 'registry', dependencies: ['config', '@fastify/websocket'] })
+export default fp(registryPlugin, { name: 'registry', dependencies: ['realtime-config', '@fastify/websocket'] })

@@ -21,7 +21,7 @@ const { parse: parseExtensions } = (ws as unknown as { extension: { parse: (head
  * With ALLOWED_HOSTS, every request (upgrades and plain HTTP) whose Host is not listed gets 403 first.
  */
 async function upgradeGuardPlugin (app: FastifyInstance) {
-  const { config, registry } = app
+  const { realtimeConfig: config, registry } = app
   const allowAny = config.ALLOWED_ORIGINS.includes('*')
   const allowed = new Set(config.ALLOWED_ORIGINS)
 
@@ -30,9 +30,10 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
   // load balancers and orchestrators often address them by IP.
   if (config.ALLOWED_HOSTS.length > 0) {
     const hosts = config.ALLOWED_HOSTS
+    const probes = new Set([`${app.prefix}/health`, `${app.prefix}/ready`])
     app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       const route = req.routeOptions.url
-      if (route === '/health' || route === '/ready' || hostAllowed(req.host, hosts)) { done(); return }
+      if ((route !== undefined && probes.has(route)) || hostAllowed(req.host, hosts)) { done(); return }
       req.log.info({ host: req.host }, `${req.ws ? 'upgrade' : 'request'} refused: host not allowed`)
       refuse(req, reply, 'host', 'host not allowed')
     })
@@ -76,4 +77,4 @@ function validExtensions (header: string): boolean {
   }
 }
 
-export default fp(upgradeGuardPlugin, { name: 'upgrade-guard', dependencies: ['config', 'registry'] })
+export default fp(upgradeGuardPlugin, { name: 'upgrade-guard', dependencies: ['realtime-config', 'registry'] })

@@ -94,7 +94,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   // surrogate pair of escapes (\uXXXX\uXXXX, 12 bytes; raw UTF-8 is at most 4), plus the envelope: `from`
   // (256 UTF-16 units) and `cid` (CID_MAX) at 6 bytes per escaped unit, keys and punctuation, under 4 KB.
   // Anything larger cannot be a message we would accept, so it is refused (413) before it is buffered.
-  const publishBodyLimit = 12 * app.config.CHAT_MAX_LENGTH + ENVELOPE_BYTES
+  const publishBodyLimit = 12 * app.realtimeConfig.CHAT_MAX_LENGTH + ENVELOPE_BYTES
   app.post('/rooms/:room/messages', {
     // onRequest, not preHandler: a caller without the token is answered before any body is read
     onRequest: app.requireApiToken,

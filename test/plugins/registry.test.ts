@@ -22,9 +22,8 @@ async function shoutRoutes (app: FastifyInstance) {
 const SECRET = 'registry-test-secret-0123456789abcdef'
 
 async function withShout (t: Test, overrides: Record<string, string> = {}): Promise<FastifyInstance> {
-  const app = await buildApp(testConfig({ METRICS_ENABLED: 'true', ...overrides }))
+  const app = await buildApp(testConfig({ METRICS_ENABLED: 'true', ...overrides }), { routes: [shoutRoutes] })
   t.teardown(() => app.close())
-  await app.register(shoutRoutes)
   await app.ready()
   return app
 }
