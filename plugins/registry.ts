@@ -8,6 +8,7 @@ import { OPEN, type Connection, type ConnectionInfo } from '../src/registry/conn
 import { detachResponse, dropClearedTimeout, forgetPeername } from '../src/internals.js'
 import { clientIp, takeSlot } from './limits.js'
 import { addressKey } from '../src/limits/address.js'
+import { requestLine } from './request-log.js'
 
 declare module 'fastify' {
   interface FastifyInstance { registry: AppRegistry }
@@ -27,6 +28,7 @@ export class AppRegistry extends ConnectionRegistry {
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
       userId: req.identity?.userId
     }, takeSlot(req, tcp)) // the cap slot claimed at the upgrade check now belongs to the entry
+    req.log.info(requestLine(req, 101), 'request')
     if (tcp !== undefined) {
       dropClearedTimeout(tcp)
       forgetPeername(tcp)

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import * as ws from 'ws'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -42,6 +43,14 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
   // mark WebSocket routes so the hook below can tell an upgrade to a plain HTTP route
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, websocket: route.websocket === true }
+  })
+
+  // a plain GET of a WebSocket-only path: 426 says what would work. After the other hooks (auth answers such a
+  // GET with its 401, so a browser can learn why its socket was refused) and the route's schema.
+  app.addHook('preHandler', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    if (req.ws || req.routeOptions.config?.websocket !== true) { done(); return }
+    reply.code(426).headers({ upgrade: 'websocket', connection: 'Upgrade' })
+      .send({ statusCode: 426, error: STATUS_CODES[426], message: `${req.url.split('?')[0]} is a WebSocket endpoint: send a WebSocket upgrade` })
   })
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {

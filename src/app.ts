@@ -3,6 +3,7 @@ import type { Config } from './config/schema.js'
 import type { HubStore } from './hub/types.js'
 import { logSerializers, redactLogArgs } from './auth/log-redaction.js'
 import realtime, { sendError } from '../plugins/realtime.js'
+import requestLog from '../plugins/request-log.js'
 
 export interface BuildOptions {
   /** a pino logger (or options) to use instead of the one built from LOG_LEVEL */
@@ -42,11 +43,14 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
       headersTimeout: config.HEADERS_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(1000, config.HEADERS_TIMEOUT_MS)
     },
-    return503OnClosing: true
+    return503OnClosing: true,
+    // plugins/request-log writes one line per request instead
+    disableRequestLogging: true
   })
 
   // the service: the whole of the realtime plugin at the root, with the page and the root's 404 and errors
   app.setErrorHandler(sendError)
+  await app.register(requestLog)
   await app.register(realtime, {
     config,
     page: true,

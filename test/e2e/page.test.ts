@@ -121,14 +121,14 @@ t.test('a refused handshake (4xx) is not retried', async (t) => {
   await page.evaluate(() => document.getElementById('join-form')?.dispatchEvent(new Event('submit', { cancelable: true })))
   await page.waitForFunction(() => /^REFUSED 400/.test(document.querySelector('[data-badge="chat"]')?.textContent ?? ''))
   // count upgrade requests to the chat socket only: the page's other requests and sockets log lines of their own
-  const urlOf = (l: Record<string, unknown>) => String((l.req as { url?: unknown } | undefined)?.url)
-  const chatUpgrades = () => server.lines.filter((l) => l.msg === 'incoming request' && urlOf(l).startsWith('/ws/chat/')).length
+  const urlOf = (l: Record<string, unknown>) => String(l.path)
+  const chatUpgrades = () => server.lines.filter((l) => l.msg === 'request' && urlOf(l).startsWith('/ws/chat/')).length
   // a marker request: once its log line is in, every line the server wrote before it has come through the pipe
   let markers = 0
   const flushLog = async () => {
-    const url = `/health?marker=${++markers}`
+    const url = `/config?marker=${++markers}`
     await fetch(`http://127.0.0.1:${server.port}${url}`)
-    await waitFor(() => server.lines.some((l) => l.msg === 'incoming request' && urlOf(l) === url), `the log line of ${url}`)
+    await waitFor(() => server.lines.some((l) => l.msg === 'request' && urlOf(l) === url), `the log line of ${url}`)
   }
   await flushLog()
   const attempts = chatUpgrades()

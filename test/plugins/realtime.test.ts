@@ -1,5 +1,6 @@
 // plugins/realtime: the plugin in a host of its own, under a prefix, touching nothing of the host but app.realtime.
 import { once } from 'node:events'
+import { STATUS_CODES } from 'node:http'
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
@@ -103,4 +104,27 @@ t.test('options are checked like the environment, naming the option', async (t) 
   await app.ready()
   t.same(app.realtime.config.ALLOWED_ORIGINS, ['https://a.example', 'https://b.example'])
   t.equal(app.realtime.config.AUTH_MODE, 'jwt')
+})
+
+t.test('every error under the prefix has one shape; a plain GET of a socket path is 426 with Upgrade', async (t) => {
+  const { http } = await host(t, { apiToken: 'a'.repeat(16), chatMaxLength: 10 })
+  const auth = { authorization: `Bearer ${'a'.repeat(16)}`, 'content-type': 'application/json' }
+  const cases: Array<[string, RequestInit, number]> = [
+    ['/rt/rooms?limit=0', {}, 400],
+    ['/rt/rooms/a/messages', { method: 'POST', headers: auth, body: JSON.stringify({ text: 'x'.repeat(5000) }) }, 413],
+    ['/rt/rooms/a/messages', { method: 'POST', headers: auth, body: '{bad' }, 400],
+    ['/rt/rooms/a/messages', { method: 'POST', headers: { ...auth, 'content-type': 'text/xml' }, body: '<a/>' }, 415],
+    ['/rt/rooms/a/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 401],
+    ['/rt/rooms/nope', {}, 404],
+    ['/rt/ws/echo', {}, 426],
+    ['/rt/ws/chat/lobby', {}, 426]
+  ]
+  for (const [path, init, status] of cases) {
+    const res = await fetch(`${http}${path}`, init)
+    const body = await res.json() as Record<string, unknown>
+    t.equal(res.status, status, path)
+    t.same(Object.keys(body).sort(), ['error', 'message', 'statusCode'], `${path}: the three keys`)
+    t.match(body, { statusCode: status, error: STATUS_CODES[status] }, `${path}: error is the status's name`)
+    if (status === 426) t.equal(res.headers.get('upgrade'), 'websocket')
+  }
 })
