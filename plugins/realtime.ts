@@ -10,7 +10,8 @@ import type { HubStore, RoomsPage } from '../src/hub/types.js'
 import type { Hub } from '../src/hub/hub.js'
 import type { ConnectionRegistry } from '../src/registry/registry.js'
 import { UnavailableError } from '../src/hub/errors.js'
-import { NAME_MAX, ROOM_PATTERN, parseName } from '../src/protocol/chat.js'
+import { RealtimeError, draftOf, publishedOf, type PublishInput, type Published } from '../src/hub/publish.js'
+export { RealtimeError, type PublishInput, type Published }
 import configPlugin from './config.js'
 import lifecyclePlugin from './lifecycle.js'
 import securityHeadersPlugin from './security-headers.js'
@@ -55,24 +56,6 @@ export interface RealtimeOptions extends RealtimeSettings {
 /** The options that are not settings. */
 const PLUGIN_OPTIONS = ['prefix', 'page', 'echo', 'time', 'hub', 'notFound', 'store', 'config', 'routes', 'logLevel', 'logSerializers'] as const
 
-export interface PublishInput {
-  text: string
-  /** display name; default `server` */
-  from?: string
-  /** client id: a repeat of the same cid from the same sender returns the original (duplicate: true) */
-  cid?: string
-}
-
-export interface Published { seq: number, id: string, epoch: string, duplicate: boolean }
-
-/** An error with an HTTP status, as the plugin's routes would answer it. */
-export class RealtimeError extends Error {
-  override name = 'RealtimeError'
-  constructor (readonly statusCode: number, message: string) { super(message) }
-}
-
-const ROOM = new RegExp(ROOM_PATTERN)
-
 /** The one object the plugin puts on the host: `app.realtime`. */
 export class Realtime {
   /** @internal the encapsulated context holding the routes and the internal decorators */
@@ -86,14 +69,9 @@ export class Realtime {
 
   /** Publishes to a room as the HTTP API does: the next seq, held in history, sent to members on every instance. */
   async publish (room: string, msg: PublishInput): Promise<Published> {
-    if (!ROOM.test(room)) throw new RealtimeError(400, `invalid room ${JSON.stringify(room)}: ${ROOM_PATTERN}`)
-    const from = parseName(msg.from, () => 'server')
-    if (!from.ok) throw new RealtimeError(400, `from: ${from.reason} (at most ${NAME_MAX})`)
-    const result = await this.hub.publish(room, { from: from.name, text: msg.text, cid: msg.cid, sender: from.name })
-    if ('error' in result) {
-      throw new RealtimeError(400, result.error.type === 'error' ? result.error.message : 'invalid message')
-    }
-    return { seq: result.message.seq, id: result.message.id, epoch: result.epoch, duplicate: result.duplicate }
+    const result = await this.hub.publish(room, draftOf(room, msg, this.config.CHAT_MAX_LENGTH))
+    if ('error' in result) throw new RealtimeError(400, result.error.type === 'error' ? result.error.message : 'invalid message')
+    return publishedOf(result)
   }
 
   /** A page of held rooms, in name order; `next` is the cursor of the following page. */
