@@ -1,7 +1,7 @@
 // `npm run token -- --sub alice [--name Alice] [--ttl 3600] [--rooms lobby,team-*]`: prints a signed
 // connection token, for trying AUTH_MODE=jwt. Signs with JWT_SECRET (HS256) or JWT_PRIVATE_KEY (PEM:
 // RS256 for RSA, ES256 for EC P-256), adding JWT_ISSUER and JWT_AUDIENCE when set. A backend mints its
-// tokens the same way (see README, "Authentication").
+// tokens the same way (see docs/authentication.md).
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
