@@ -24,6 +24,7 @@ import hubPlugin from './hub.js'
 import apiAuthPlugin from './api-auth.js'
 import authPlugin from './auth.js'
 import metricsPlugin from './metrics.js'
+import openapiPlugin from './openapi.js'
 import healthRoutes from '../routes/health.js'
 import echoRoutes from '../routes/echo.js'
 import timeRoutes from '../routes/time.js'
@@ -43,6 +44,8 @@ export interface RealtimeOptions extends RealtimeSettings {
   time?: boolean
   /** the chat hub's routes: /ws/chat/:room and the HTTP rooms API (default on); `app.realtime.publish` works either way */
   hub?: boolean
+  /** GET /openapi.json: the HTTP routes as OpenAPI 3.1, from their schemas (default on) */
+  openapi?: boolean
   /** answer unknown paths under the prefix with the error shape; default on with a prefix, off without (the host's 404 stays) */
   notFound?: boolean
   /** a hub store instead of the one the settings choose (embedded, or Redis with `redisUrl`) */
@@ -54,7 +57,7 @@ export interface RealtimeOptions extends RealtimeSettings {
 }
 
 /** The options that are not settings. */
-const PLUGIN_OPTIONS = ['prefix', 'page', 'echo', 'time', 'hub', 'notFound', 'store', 'config', 'routes', 'logLevel', 'logSerializers'] as const
+const PLUGIN_OPTIONS = ['prefix', 'page', 'echo', 'time', 'hub', 'openapi', 'notFound', 'store', 'config', 'routes', 'logLevel', 'logSerializers'] as const
 
 /** The one object the plugin puts on the host: `app.realtime`. */
 export class Realtime {
@@ -159,6 +162,7 @@ async function realtime (host: FastifyInstance, opts: RealtimeOptions & { prefix
     await app.register(hubPlugin, opts.store !== undefined ? { store: opts.store } : {})
     await app.register(apiAuthPlugin)
     if (config.METRICS_ENABLED) await app.register(metricsPlugin)
+    if (opts.openapi !== false) await app.register(openapiPlugin)
 
     if (opts.page === true) await app.register(fastifyStatic, { root: publicDir, wildcard: true })
     await app.register(healthRoutes)
