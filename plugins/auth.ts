@@ -5,6 +5,7 @@ import { TokenVerifier, roomAllowed, tokenOf, verificationKey, type Identity, ty
 import { MemoryTickets, RedisTickets, TICKET_PATTERN, ticketOf, type TicketStore } from '../src/auth/tickets.js'
 import type { Config } from '../src/config/schema.js'
 import { UnavailableError } from '../src/hub/errors.js'
+import { CLOSE, CLOSE_REASON } from '../src/protocol/codes.js'
 import { OPEN, TEXT, type Connection } from '../src/registry/connection.js'
 import { refuse } from './limits.js'
 
@@ -69,7 +70,7 @@ export class Auth {
   }
 
   /**
-   * Closes `conn` with 1008 when its token expires; with `warn`, sends `{"type":"expiring","in"}` first
+   * Closes `conn` with 4002 when its token expires; with `warn`, sends `{"type":"expiring","in"}` first
    * (not on echo, whose every frame is an echo). Stopped by the registry when the socket closes.
    */
   watch (conn: Connection, identity: Identity | null, warn: boolean): void {
@@ -78,7 +79,7 @@ export class Auth {
       warn: (inMs) => { if (warn) conn.send(JSON.stringify({ type: 'expiring', in: inMs }), TEXT) },
       expire: () => {
         conn.endedBy = 'token expired'
-        conn.socket.close(1008, 'token expired')
+        conn.socket.close(CLOSE.TOKEN_EXPIRED, CLOSE_REASON[CLOSE.TOKEN_EXPIRED])
       }
     })
   }

@@ -19,6 +19,8 @@ async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
   const store = opts.store ?? await createStore(app)
   const hub = new Hub(store, {
     maxLength: config.CHAT_MAX_LENGTH,
+    maxDataBytes: config.MAX_DATA_BYTES,
+    maxSubscriptions: config.MAX_SUBSCRIPTIONS_PER_SOCKET,
     ratePerSec: config.CHAT_RATE_PER_SEC,
     rateBurst: config.CHAT_RATE_BURST,
     maxClients: config.RATE_LIMIT_MAX_CLIENTS,

@@ -10,7 +10,7 @@ import type { HubStore, RoomsPage } from '../src/hub/types.js'
 import type { Hub } from '../src/hub/hub.js'
 import type { ConnectionRegistry } from '../src/registry/registry.js'
 import { UnavailableError } from '../src/hub/errors.js'
-import { RealtimeError, draftOf, publishedOf, type PublishInput, type Published } from '../src/hub/publish.js'
+import { RealtimeError, draftOf, publishedOf, roomOf, userStreamOf, type PublishInput, type Published } from '../src/hub/publish.js'
 export { RealtimeError, type PublishInput, type Published }
 import configPlugin from './config.js'
 import lifecyclePlugin from './lifecycle.js'
@@ -29,6 +29,8 @@ import healthRoutes from '../routes/health.js'
 import echoRoutes from '../routes/echo.js'
 import timeRoutes from '../routes/time.js'
 import chatRoutes from '../routes/chat.js'
+import hubRoutes from '../routes/hub.js'
+import userRoutes from '../routes/users.js'
 import roomRoutes from '../routes/rooms.js'
 import configRoutes from '../routes/config.js'
 import connectionRoutes from '../routes/connections.js'
@@ -42,7 +44,7 @@ export interface RealtimeOptions extends RealtimeSettings {
   echo?: boolean
   /** /ws/time (default on) */
   time?: boolean
-  /** the chat hub's routes: /ws/chat/:room and the HTTP rooms API (default on); `app.realtime.publish` works either way */
+  /** the hub's routes: /ws/hub, /ws/chat/:room, the HTTP rooms API and POST /users/:userId/messages (default on); `app.realtime.publish` works either way */
   hub?: boolean
   /** GET /openapi.json: the HTTP routes as OpenAPI 3.1, from their schemas (default on) */
   openapi?: boolean
@@ -72,8 +74,22 @@ export class Realtime {
 
   /** Publishes to a room as the HTTP API does: the next seq, held in history, sent to members on every instance. */
   async publish (room: string, msg: PublishInput): Promise<Published> {
-    const result = await this.hub.publish(room, draftOf(room, msg, this.config.CHAT_MAX_LENGTH))
-    if ('error' in result) throw new RealtimeError(400, result.error.type === 'error' ? result.error.message : 'invalid message')
+    return await this.#publish(roomOf(room), msg)
+  }
+
+  /**
+   * Publishes to a user's personal stream (`@<userId>`): held and resumable like a room, delivered to every
+   * hub and chat socket of that user on every instance. Only with authMode 'jwt' (else no socket has a user).
+   */
+  async publishToUser (userId: string, msg: PublishInput): Promise<Published> {
+    if (this.config.AUTH_MODE !== 'jwt') throw new RealtimeError(400, 'personal streams need authMode jwt')
+    return await this.#publish(userStreamOf(userId), msg)
+  }
+
+  async #publish (stream: string, msg: PublishInput): Promise<Published> {
+    const draft = draftOf(msg, { maxLength: this.config.CHAT_MAX_LENGTH, maxDataBytes: this.config.MAX_DATA_BYTES })
+    const result = await this.hub.publish(stream, draft)
+    if ('error' in result) throw new RealtimeError(400, result.error.message)
     return publishedOf(result)
   }
 
@@ -170,6 +186,8 @@ async function realtime (host: FastifyInstance, opts: RealtimeOptions & { prefix
     if (opts.time !== false) await app.register(timeRoutes)
     if (opts.hub !== false) {
       await app.register(chatRoutes)
+      await app.register(hubRoutes)
+      await app.register(userRoutes)
       await app.register(roomRoutes)
     }
     await app.register(configRoutes)

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { CLOSE } from '../src/protocol/codes.js'
 
 // A close frame's payload is at most 125 bytes, 2 of them the code. ws's close() throws past 123 bytes of
 // UTF-8: checked first, so the caller gets a 400 and the socket is left as it was (not marked as ended by
@@ -26,9 +27,9 @@ const ListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })
 })
 const KickQuery = Type.Object({
-  // 1000 normal, 1008 policy (moderation), 3000-4999 application codes; never 1005/1006/1015, which no
-  // endpoint may send
-  code: Type.Union([Type.Literal(1000), Type.Literal(1008), Type.Integer({ minimum: 3000, maximum: 4999 })], { default: 1008 }),
+  // 1000 normal, 1008 policy, 3000-4999 application codes (the default 4500 tells clients not to come back);
+  // never 1005/1006/1015, which no endpoint may send
+  code: Type.Union([Type.Literal(1000), Type.Literal(1008), Type.Integer({ minimum: 3000, maximum: 4999 })], { default: CLOSE.KICKED }),
   // the schema counts UTF-16 units; the handler counts bytes (REASON_MAX_BYTES)
   reason: Type.String({ maxLength: REASON_MAX_BYTES, default: 'closed by an administrator' })
 })

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { Broker } from './hub/redis/broker.js'
 import { CLIENT_OPTIONS, Keys } from './hub/redis/client.js'
 import { defineScripts } from './hub/redis/scripts.js'
-import { RealtimeError, draftOf, publishedOf, type PublishInput, type Published } from './hub/publish.js'
+import { RealtimeError, draftOf, publishedOf, roomOf, userStreamOf, type PublishInput, type Published } from './hub/publish.js'
 import { configFromOptions } from './config/options.js'
 import { UnavailableError } from './hub/errors.js'
 
@@ -21,6 +21,7 @@ export interface PublisherOptions {
   historyTtlMs?: number
   roomIdleTtlMs?: number
   chatMaxLength?: number
+  maxDataBytes?: number
   redisAckReplicas?: number
   redisAckTimeoutMs?: number
   /** how long the first publish waits for the connection (default 5000 ms) */
@@ -29,6 +30,8 @@ export interface PublisherOptions {
 
 export interface Publisher {
   publish (room: string, msg: PublishInput): Promise<Published>
+  /** to the user's personal stream `@<userId>` (the instances run with AUTH_MODE=jwt) */
+  publishToUser (userId: string, msg: PublishInput): Promise<Published>
   close (): Promise<void>
 }
 
@@ -67,11 +70,18 @@ export function createPublisher (opts: PublisherOptions): Publisher {
     })
   }
 
+  async function publish (stream: string, msg: PublishInput): Promise<Published> {
+    const draft = draftOf(msg, { maxLength: config.CHAT_MAX_LENGTH, maxDataBytes: config.MAX_DATA_BYTES })
+    await ready()
+    return publishedOf(await broker.publish(stream, draft))
+  }
+
   return {
     async publish (room, msg) {
-      const draft = draftOf(room, msg, config.CHAT_MAX_LENGTH)
-      await ready()
-      return publishedOf(await broker.publish(room, draft))
+      return await publish(roomOf(room), msg)
+    },
+    async publishToUser (userId, msg) {
+      return await publish(userStreamOf(userId), msg)
     },
     async close () {
       sub.disconnect()

@@ -7,6 +7,9 @@ import WebSocket from 'ws'
 import { buildApp, type BuildOptions } from '../src/app.js'
 import { loadConfig } from '../src/config/load.js'
 import type { Config } from '../src/config/schema.js'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import type { TSchema } from '@sinclair/typebox'
+import { SERVER_FRAME_BY_TYPE } from '../src/protocol/frames.js'
 
 /** A config as a fresh environment would give, with overrides (never by mutating process.env). */
 export function testConfig (overrides: Record<string, string> = {}): Config {
@@ -14,9 +17,35 @@ export function testConfig (overrides: Record<string, string> = {}): Config {
   return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', MAX_EVENT_LOOP_DELAY_MS: '0', ...overrides })
 }
 
+const FRAME_CHECKS = new Map<string, TypeCheck<TSchema>>()
+for (const [type, schema] of Object.entries(SERVER_FRAME_BY_TYPE)) FRAME_CHECKS.set(type, TypeCompiler.Compile(schema))
+
+/** Why a frame the server sends breaks its schema (src/protocol/frames.ts), or undefined when it does not. */
+export function frameProblem (json: string): string | undefined {
+  let frame: unknown
+  try { frame = JSON.parse(json) } catch { return 'not JSON' }
+  const type = (frame as { type?: unknown } | null)?.type
+  const check = typeof type === 'string' ? FRAME_CHECKS.get(type) : undefined
+  if (check === undefined) return `no schema for type ${JSON.stringify(type)}`
+  const first = check.Errors(frame).First()
+  return first === undefined ? undefined : `${first.path || '/'}: ${first.message}`
+}
+
+/**
+ * Every frame the hub writes during the suite is checked against its schema, and an invalid one fails the test
+ * whose app sent it: the schemas (and docs/asyncapi.json, generated from them) cannot drift from the server.
+ */
+export function checkFrames (t: Test, hub: { tap: ((json: string) => void) | undefined }): void {
+  hub.tap = (json) => {
+    const problem = frameProblem(json)
+    if (problem !== undefined) t.fail(`the server sent a frame its schema refuses (${problem}): ${json.slice(0, 500)}`)
+  }
+}
+
 /** Builds and readies an app for one test; closed at teardown. */
 export async function build (t: Test, overrides: Record<string, string> = {}, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = await buildApp(testConfig(overrides), opts)
+  checkFrames(t, app.hub)
   t.teardown(() => app.close())
   await app.ready() // injectWS exists only after ready
   return app

@@ -11,7 +11,7 @@
 export type RefreshMode = 'frame' | 'reconnect'
 
 /** The close the server sends at the token's `exp` when no refresh came. */
-export const TOKEN_EXPIRED = { code: 1008, reason: 'token expired' } as const
+export const TOKEN_EXPIRED = { code: 4002, reason: 'token expired' } as const
 
 /** `url` with `token=<encodeURIComponent(token)>` appended; unchanged for an undefined or empty token. */
 export function withToken (url: string, token: string | undefined): string {

@@ -24,6 +24,10 @@ export const EnvSchema = Type.Object({
   // load shedding: new requests get 503 while the event loop's mean delay is over this (0 = off)
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   CHAT_MAX_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2000 }),
+  // UTF-8 bytes of a message's or signal's `data`, serialised (error too_large above it)
+  MAX_DATA_BYTES: Type.Integer({ minimum: 16, maximum: 1_048_576, default: 16_384 }),
+  // rooms one socket may be subscribed to at once, its personal stream included (error too_many_subscriptions)
+  MAX_SUBSCRIPTIONS_PER_SOCKET: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   HISTORY_SIZE: Type.Integer({ minimum: 0, maximum: 100_000, default: 100 }),
   HISTORY_TTL_MS: Type.Integer({ minimum: 0, default: 0 }),

@@ -1,15 +1,24 @@
 import { FloodGuard } from './rate-limit.js'
 import { Budgets } from '../limits/budgets.js'
 import { clientKey, DEFAULT_IPV6_PREFIX_BITS } from '../limits/address.js'
-import { parseClientFrame, checkText, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
+import { roomAllowed } from '../auth/jwt.js'
+import { parseClientFrame, checkText, serialiseData, type ClientFrame, type ErrorCode } from '../protocol/chat.js'
+import { CLOSE, CLOSE_REASON, USER_STREAM_PREFIX } from '../protocol/codes.js'
+import type {
+  AckFrame, ErrorFrame, PongFrame, Ref, SubscribedFrame, UnsubscribedFrame, WelcomeFrame
+} from '../protocol/frames.js'
 import { textFrame } from '../protocol/frame.js'
-import { TEXT, closeSlow, corkForTick, type Connection } from '../registry/connection.js'
+import { closeSlow, corkForTick, type Connection } from '../registry/connection.js'
 import type { LogLike } from '../registry/registry.js'
-import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult } from './types.js'
-import { UnavailableError } from './errors.js'
+import type { ChatMessage, Draft, HubStore, Member, PresenceEvent, PublishResult, SignalEvent } from './types.js'
+import { RoomLimitError, UnavailableError } from './errors.js'
 
 export interface HubOptions {
   maxLength: number
+  /** UTF-8 bytes of a message's or signal's serialised `data` (MAX_DATA_BYTES) */
+  maxDataBytes?: number
+  /** rooms one socket may be subscribed to at once, its personal stream included (MAX_SUBSCRIPTIONS_PER_SOCKET) */
+  maxSubscriptions?: number
   /** the message budget (CHAT_RATE_*), shared by every socket of one client */
   ratePerSec: number
   rateBurst: number
@@ -29,54 +38,84 @@ export interface HubEvents {
   delivered (sockets: number, seconds: number): void
 }
 
+/** Sees every frame the hub writes (the test suite checks each against its schema); unset in production. */
+export type FrameTap = (json: string) => void
+
 const NO_EVENTS: HubEvents = { accepted () {}, refused () {}, delivered () {} }
 /** RATE_LIMIT_MAX_CLIENTS' default, for a hub built without it */
 const DEFAULT_MAX_CLIENTS = 100_000
+const DEFAULT_MAX_DATA_BYTES = 16_384
+const DEFAULT_MAX_SUBSCRIPTIONS = 100
 
 interface Pending {
   /** a whole WebSocket frame (textFrame) */
   frame: Buffer
-  /** seq of a message frame, so the ones already in the welcome history are not sent twice */
+  /** seq of a message frame, so the ones already in the subscribed history are not sent twice */
   seq: number
 }
 
-/** One chat socket's state in the hub. */
+/**
+ * One socket's subscription to one room: what a room's member set holds. Kept to four fields, since a socket
+ * may hold many (MAX_SUBSCRIPTIONS_PER_SOCKET).
+ */
+export class Subscription {
+  /** room frames held back until the subscribed (or welcome) frame is out; null once it is */
+  pending: Pending[] | null = []
+  /** the store has this member in the room (a leave is owed) */
+  joined = false
+  constructor (readonly session: ChatSession, readonly room: string) {}
+}
+
+/** One socket's state in the hub: a chat socket (with its URL room) or a hub socket (no room). */
 export class ChatSession {
   /** the client's message budget is kept under this (the user, else the address group) */
   readonly budgetKey: string
   readonly flood: FloodGuard
-  /** frames held back until the welcome is out; null once it is */
-  pending: Pending[] | null = []
+  /** rooms this socket is in, by name */
+  readonly subs = new Map<string, Subscription>()
+  /**
+   * chat sockets: every frame is held here until the welcome is out (the welcome comes first); null once it
+   * is, and always null on hub sockets
+   */
+  held: Buffer[] | null
   /** frames (textFrame) waiting for this turn's flush, coalesced into one write; null when none */
   out: Buffer[] | null = null
-  joined = false
   closed = false
   slowTimer: NodeJS.Timeout | undefined
 
   /** presence identity: the user (several tabs count once) when authenticated, else the connection */
   readonly memberKey: string
+  /** the token's `rooms` claim (AUTH_MODE=jwt): the rooms this socket may subscribe to; undefined = any */
+  allowedRooms: readonly string[] | undefined
   /** `{"type":"refresh","token"}` from the client; unset when authentication is off */
-  onRefresh: ((token: string) => void) | undefined
+  onRefresh: ((token: string, ref: Ref | undefined) => void) | undefined
 
+  /** `room`: the chat socket's URL room (frames without a room go there); undefined for a hub socket */
   constructor (
     readonly conn: Connection,
-    readonly room: string,
+    readonly room: string | undefined,
     readonly name: string,
     opts: HubOptions
   ) {
     this.memberKey = conn.userId !== undefined ? `u:${conn.userId}` : conn.id
     this.budgetKey = clientKey(conn.ip, conn.userId, opts.ipv6PrefixBits ?? DEFAULT_IPV6_PREFIX_BITS)
     this.flood = new FloodGuard(opts.ratePerSec)
+    this.held = room === undefined ? null : []
   }
 }
 
+/** A user's personal stream: the room `@<userId>`, which only that user (and the HTTP API) may read. */
+export function userStream (userId: string): string {
+  return USER_STREAM_PREFIX + userId
+}
+
 /**
- * The instance's side of the broadcast hub: which local sockets are in which room, and how
- * frames reach them. The store (memory or a backplane) decides seq, history and presence and
- * calls back `message`/`presence`; this class serialises each event once and fans it out.
+ * The instance's side of the broadcast hub: which local sockets are subscribed to which room, and how frames
+ * reach them. The store (memory or a backplane) decides seq, history and presence and calls back
+ * `message`/`presence`/`signal`; this class serialises each event once per room and fans it out.
  */
 export class Hub {
-  readonly #rooms = new Map<string, Set<ChatSession>>()
+  readonly #rooms = new Map<string, Set<Subscription>>()
   readonly options: HubOptions
   /**
    * Message budgets by client (ChatSession.budgetKey): every socket of a client spends from one bucket,
@@ -84,178 +123,101 @@ export class Hub {
    */
   readonly budgets: Budgets
   events: HubEvents = NO_EVENTS
+  /** test suites set it to check every frame written against its schema */
+  tap: FrameTap | undefined
   /** sessions with frames in `out`, flushed once per event-loop turn */
   #dirty: ChatSession[] = []
   #flushScheduled = false
   readonly #opts: HubOptions
+  readonly #maxData: number
+  readonly #maxSubs: number
 
   constructor (readonly store: HubStore, opts: HubOptions) {
     this.#opts = opts
     this.options = opts
+    this.#maxData = opts.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES
+    this.#maxSubs = opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS
     this.budgets = new Budgets(opts.ratePerSec, opts.rateBurst, opts.maxClients ?? DEFAULT_MAX_CLIENTS)
     store.setListener({
-      message: (msg, raw) => this.#fanOut(msg.room, textFrame(raw ?? JSON.stringify(msg)), msg.seq, undefined),
-      presence: (ev) => this.#presence(ev)
+      message: (msg, raw) => this.#fanOut(msg.room, this.#frame(raw ?? JSON.stringify(msg)), msg.seq, undefined),
+      presence: (ev) => this.#presence(ev),
+      signal: (ev) => this.#fanOut(ev.room, this.#frame(ev.raw), 0, ev.key)
     })
   }
 
   /**
-   * Registers a chat socket and sends its welcome (with the backlog after `since`). Frames for
-   * the socket are queued until the welcome is out, so nothing published meanwhile is lost or
-   * delivered twice. Never rejects.
+   * A socket is open: a chat socket joins its URL room and gets its welcome (with the backlog after `since`);
+   * then, with authentication, every socket is subscribed to its user's personal stream. Never rejects.
    */
   async open (session: ChatSession, since: number | undefined, epoch: string | undefined): Promise<void> {
-    let members = this.#rooms.get(session.room)
-    if (members === undefined) {
-      members = new Set()
-      this.#rooms.set(session.room, members)
+    if (session.room !== undefined) {
+      if (!await this.#subscribe(session, session.room, since, epoch, undefined, true)) return
     }
-    members.add(session)
-    const member = memberOf(session)
-    try {
-      const { names, count } = await this.store.join(session.room, member)
-      session.joined = true
-      if (session.closed) {
-        await this.store.leave(session.room, member)
-        return
-      }
-      const backlog = await this.store.backlog(session.room, since, epoch)
-      const welcome: Record<string, unknown> = {
-        type: 'welcome',
-        id: session.conn.id,
-        name: session.name,
-        room: session.room,
-        members: names,
-        memberCount: count,
-        seq: backlog.seq,
-        epoch: backlog.epoch,
-        history: backlog.messages
-      }
-      if (backlog.truncated) welcome.truncated = true
-      if (session.conn.userId !== undefined) welcome.userId = session.conn.userId
-      const queued = session.pending ?? []
-      session.pending = null
-      session.conn.send(JSON.stringify(welcome), TEXT)
-      for (const p of queued) {
-        if (p.seq === 0 || p.seq > backlog.seq) this.#send(session, p.frame)
-      }
-    } catch (err) {
-      this.#opts.log.error({ err, connId: session.conn.id, room: session.room }, 'chat join failed')
-      session.pending = null
-      // 1013: try again later (the store is unavailable)
-      session.conn.socket.close(1013, 'hub unavailable')
-    }
+    const { userId } = session.conn
+    if (userId !== undefined && !session.closed) await this.#subscribe(session, userStream(userId), undefined, undefined, undefined, false)
   }
 
-  /** The socket is gone: leave the room (presence) and forget it. */
+  /** The socket is gone: leave every room (presence) and forget it. */
   close (session: ChatSession): void {
     session.closed = true
     clearTimeout(session.slowTimer)
-    const members = this.#rooms.get(session.room)
-    if (members !== undefined) {
-      members.delete(session)
-      if (members.size === 0) this.#rooms.delete(session.room)
-    }
-    if (session.joined) {
-      session.joined = false
-      this.store.leave(session.room, memberOf(session)).catch((err: unknown) => {
-        this.#opts.log.error({ err, connId: session.conn.id, room: session.room }, 'chat leave failed')
-      })
-    }
+    for (const sub of session.subs.values()) this.#drop(sub)
+    session.subs.clear()
   }
 
-  /** One text frame from a chat client. Never throws. */
+  /** One text frame from a client. Never throws. */
   receive (session: ChatSession, raw: string): void {
-    const frame = parseClientFrame(raw, this.#opts.maxLength)
+    const frame = parseClientFrame(raw, this.#opts.maxLength, this.#maxData)
     switch (frame.type) {
-      case 'ping':
-        this.#sendJson(session, { type: 'pong', ts: Date.now() })
+      case 'ping': {
+        const pong: PongFrame = { type: 'pong', ts: Date.now() }
+        if (frame.ref !== undefined) pong.ref = frame.ref
+        this.#sendJson(session, pong)
         return
+      }
       case 'refresh':
         // a refresh verifies a token: it spends from the message budget like a message
-        if (this.#overBudget(session, undefined)) return
-        if (session.onRefresh !== undefined) session.onRefresh(frame.token)
+        if (this.#overBudget(session, frame.ref, undefined)) return
+        if (session.onRefresh !== undefined) session.onRefresh(frame.token, frame.ref)
         // not a chat message: answered, not counted as a refused one
-        else this.#sendJson(session, { type: 'error', code: 'unauthorized', message: 'authentication is off: nothing to refresh' })
+        else this.#sendJson(session, errorFrame('unauthorized', 'authentication is off: nothing to refresh', frame.ref, undefined))
         return
       case 'error':
-        this.#refuse(session, frame.code, frame.message, frame.cid)
+        this.#refuse(session, frame.code, frame.message, frame.ref, frame.cid)
+        return
+      case 'subscribe':
+        this.#onSubscribe(session, frame)
+        return
+      case 'unsubscribe':
+        this.#onUnsubscribe(session, frame.room, frame.ref)
         return
       case 'message':
-        this.#accept(session, frame)
+      case 'publish':
+        this.#onPublish(session, frame)
+        return
+      case 'signal':
+        this.#onSignal(session, frame)
     }
   }
 
-  /** Publishes on behalf of the HTTP API (no socket, no rate limit). */
-  async publish (room: string, draft: Draft): Promise<PublishResult | { error: ClientFrame }> {
-    const invalid = checkText(draft.text, this.#opts.maxLength)
+  /** Publishes on behalf of the HTTP API (no socket, no rate limit, any room or personal stream). */
+  async publish (room: string, draft: Draft): Promise<PublishResult | { error: ErrorFrame }> {
+    let invalid: ClientFrame | undefined
+    if (draft.text !== undefined) {
+      invalid = checkText(draft.text, this.#opts.maxLength)
+    } else {
+      const json = serialiseData(draft.data, this.#maxData)
+      if (typeof json === 'string') draft.dataJson = json
+      else invalid = json
+    }
     if (invalid !== undefined) {
-      this.events.refused(invalid.type === 'error' ? invalid.code : 'invalid')
-      return { error: invalid }
+      const code = invalid.type === 'error' ? invalid.code : 'invalid'
+      this.events.refused(code)
+      return { error: errorFrame(code, invalid.type === 'error' ? invalid.message : 'invalid message', undefined, undefined) }
     }
     const result = await this.store.publish(room, draft)
     this.events.accepted()
     return result
-  }
-
-  /**
-   * Spends one token of the client's message budget; when there is none, answers `rate_limited` and
-   * strikes this socket's flood guard (a socket that keeps sending over the budget is closed with 1008).
-   */
-  #overBudget (session: ChatSession, cid: string | undefined): boolean {
-    const now = Date.now()
-    if (this.budgets.take(session.budgetKey, now)) return false
-    this.#refuse(session, 'rate_limited', 'too many messages: slow down', cid)
-    if (session.flood.strike(now)) {
-      session.conn.endedBy = 'flood'
-      this.#opts.log.warn({ connId: session.conn.id, room: session.room }, 'chat flood: closing')
-      session.conn.socket.close(1008, 'rate limit exceeded')
-    }
-    return true
-  }
-
-  #accept (session: ChatSession, frame: { text: string, cid: string | undefined }): void {
-    if (this.#overBudget(session, frame.cid)) return
-    // the sender dedupes its own retries (any socket, any instance), never someone else's cid
-    const draft: Draft = { from: session.name, text: frame.text, cid: frame.cid, userId: session.conn.userId, sender: session.conn.userId ?? session.name }
-    // message text is logged at debug only (privacy); info lines never carry it
-    this.#opts.log.debug({ connId: session.conn.id, room: session.room, cid: frame.cid, text: frame.text }, 'chat message')
-    this.store.publish(session.room, draft).then((result) => {
-      this.events.accepted()
-      if (frame.cid !== undefined) {
-        this.#sendJson(session, { type: 'ack', cid: frame.cid, seq: result.message.seq, id: result.message.id, epoch: result.epoch })
-      }
-    }, (err: unknown) => {
-      if (!(err instanceof UnavailableError)) this.#opts.log.error({ err, connId: session.conn.id }, 'publish failed')
-      this.#refuse(session, 'unavailable', 'the hub cannot accept messages right now; retry later', frame.cid)
-    })
-  }
-
-  #refuse (session: ChatSession, code: ErrorCode, message: string, cid: string | undefined): void {
-    this.events.refused(code)
-    const frame: Record<string, unknown> = { type: 'error', code, message }
-    if (cid !== undefined) frame.cid = cid
-    this.#sendJson(session, frame)
-  }
-
-  #presence (ev: PresenceEvent): void {
-    const out: Record<string, unknown> = { type: ev.type, room: ev.room, name: ev.name, ts: ev.ts }
-    if (ev.userId !== undefined) out.userId = ev.userId
-    const frame = textFrame(JSON.stringify(out))
-    this.#fanOut(ev.room, frame, 0, ev.key)
-  }
-
-  /** Serialised and framed once by the caller (textFrame); the same bytes go to every local member. */
-  #fanOut (room: string, frame: Buffer, seq: number, skipKey: string | undefined): void {
-    const members = this.#rooms.get(room)
-    if (members === undefined) return
-    const started = process.hrtime.bigint()
-    for (const session of members) {
-      if (session.memberKey === skipKey) continue
-      if (session.pending !== null) session.pending.push({ frame, seq })
-      else this.#queue(session, frame)
-    }
-    if (seq > 0) this.events.delivered(members.size, Number(process.hrtime.bigint() - started) / 1e9)
   }
 
   /** A frame for one member (refresh answers), through the same ordered queue as everything else. */
@@ -263,10 +225,283 @@ export class Hub {
     if (!session.closed) this.#sendJson(session, obj)
   }
 
+  /** Whether this socket may read (subscribe to) `room`: its token's rooms claim; a personal stream is its user's only. */
+  #mayRead (session: ChatSession, room: string): boolean {
+    if (room.charCodeAt(0) === 0x40 /* @ */) return session.conn.userId !== undefined && room === userStream(session.conn.userId)
+    return session.allowedRooms === undefined || roomAllowed(session.allowedRooms, room)
+  }
+
+  #onSubscribe (session: ChatSession, frame: { ref: Ref | undefined, room: string, since: number | undefined, epoch: string | undefined }): void {
+    const { room, ref } = frame
+    if (!this.#mayRead(session, room)) {
+      this.#refuse(session, 'forbidden', `not allowed to subscribe to ${room}`, ref, undefined)
+      return
+    }
+    const sub = session.subs.get(room)
+    if (sub !== undefined && sub.pending !== null) {
+      this.#refuse(session, 'invalid', `a subscribe to ${room} is under way`, ref, undefined)
+      return
+    }
+    if (sub === undefined && session.subs.size >= this.#maxSubs) {
+      this.#refuse(session, 'too_many_subscriptions', `at most ${this.#maxSubs} subscriptions per socket`, ref, undefined)
+      return
+    }
+    this.#subscribe(session, room, frame.since, frame.epoch, ref, false).catch(() => {})
+  }
+
+  /**
+   * Joins `room` (or, already subscribed, reads its backlog again: a resume) and sends the subscribed frame, or
+   * the welcome for a chat socket's URL room. Room frames are held until it is out, so nothing published
+   * meanwhile is lost or delivered twice. Resolves false when the socket cannot go on (closed, or its welcome
+   * failed). Never rejects.
+   */
+  async #subscribe (session: ChatSession, room: string, since: number | undefined, epoch: string | undefined, ref: Ref | undefined, welcome: boolean): Promise<boolean> {
+    let sub = session.subs.get(room)
+    const fresh = sub === undefined
+    if (sub === undefined) {
+      sub = new Subscription(session, room)
+      session.subs.set(room, sub)
+      let members = this.#rooms.get(room)
+      if (members === undefined) {
+        members = new Set()
+        this.#rooms.set(room, members)
+      }
+      members.add(sub)
+    } else {
+      sub.pending = []
+    }
+    try {
+      let names: string[] = []
+      let count = 0
+      if (fresh) {
+        // a chat socket's URL room was checked before the upgrade
+        if (!welcome && !await this.store.canCreate(room)) throw new RoomLimitError('room limit reached')
+        ;({ names, count } = await this.store.join(room, memberOf(session)))
+        sub.joined = true
+        if (session.subs.get(room) !== sub) {
+          // unsubscribed, or the socket closed, during the join
+          this.#leave(sub)
+          return !session.closed
+        }
+      } else {
+        const state = await this.store.join(room, memberOf(session))
+        names = state.names
+        count = state.count
+        await this.store.leave(room, memberOf(session))
+      }
+      const backlog = await this.store.backlog(room, since, epoch)
+      if (session.subs.get(room) !== sub) return !session.closed
+      let out: WelcomeFrame | SubscribedFrame
+      if (welcome) {
+        out = { type: 'welcome', id: session.conn.id, name: session.name, room, members: names, memberCount: count, seq: backlog.seq, epoch: backlog.epoch, history: backlog.messages }
+        if (session.conn.userId !== undefined) out.userId = session.conn.userId
+      } else {
+        out = { type: 'subscribed', room, seq: backlog.seq, epoch: backlog.epoch, members: names, memberCount: count, history: backlog.messages }
+        if (ref !== undefined) out.ref = ref
+      }
+      if (backlog.truncated) out.truncated = true
+      const queued = sub.pending ?? []
+      sub.pending = null
+      // the welcome first, then whatever was held for the socket meanwhile; then the room's held frames
+      const held = welcome ? session.held ?? [] : undefined
+      if (welcome) session.held = null
+      if (session.held !== null) session.held.push(this.#frame(JSON.stringify(out)))
+      else this.#sendNow(session, this.#frame(JSON.stringify(out)))
+      if (held !== undefined) for (let i = 0; i < held.length; i++) this.#sendNow(session, held[i]!)
+      for (const p of queued) {
+        if (p.seq > 0 && p.seq <= backlog.seq) continue
+        if (session.held !== null) session.held.push(p.frame)
+        else this.#sendNow(session, p.frame)
+      }
+      return true
+    } catch (err) {
+      if (session.subs.get(room) === sub) {
+        session.subs.delete(room)
+        this.#drop(sub)
+      }
+      if (welcome) {
+        this.#opts.log.error({ err, connId: session.conn.id, room }, 'chat join failed')
+        session.held = null
+        session.conn.endedBy = 'hub unavailable'
+        session.conn.socket.close(CLOSE.OVERLOADED, 'hub unavailable')
+        return false
+      }
+      if (!(err instanceof UnavailableError) && !(err instanceof RoomLimitError)) this.#opts.log.error({ err, connId: session.conn.id, room }, 'subscribe failed')
+      const message = err instanceof RoomLimitError ? 'room limit reached: try again later' : 'the hub cannot subscribe right now; retry later'
+      this.#refuse(session, 'unavailable', message, ref, undefined)
+      return true
+    }
+  }
+
+  #onUnsubscribe (session: ChatSession, room: string, ref: Ref | undefined): void {
+    const sub = session.subs.get(room)
+    if (sub === undefined) {
+      this.#refuse(session, 'not_subscribed', `not subscribed to ${room}`, ref, undefined)
+      return
+    }
+    session.subs.delete(room)
+    this.#drop(sub)
+    const out: UnsubscribedFrame = { type: 'unsubscribed', room }
+    if (ref !== undefined) out.ref = ref
+    this.#sendJson(session, out)
+  }
+
+  /** Takes a subscription out of its room's local set, and out of the store's presence once it joined. */
+  #drop (sub: Subscription): void {
+    sub.pending = null
+    const members = this.#rooms.get(sub.room)
+    if (members !== undefined) {
+      members.delete(sub)
+      if (members.size === 0) this.#rooms.delete(sub.room)
+    }
+    this.#leave(sub)
+  }
+
+  #leave (sub: Subscription): void {
+    if (!sub.joined) return
+    sub.joined = false
+    const { session } = sub
+    this.store.leave(sub.room, memberOf(session)).catch((err: unknown) => {
+      this.#opts.log.error({ err, connId: session.conn.id, room: sub.room }, 'chat leave failed')
+    })
+  }
+
+  /**
+   * The room a publish or signal goes to, when this socket may write to it: its frame's room, else the chat
+   * socket's URL room; a personal stream is written by the HTTP API only. Answers the refusal itself.
+   */
+  #writable (session: ChatSession, room: string | undefined, ref: Ref | undefined, cid: string | undefined): string | undefined {
+    const target = room ?? session.room
+    if (target === undefined) {
+      this.#refuse(session, 'invalid', 'this frame needs "room"', ref, cid)
+      return undefined
+    }
+    if (target.charCodeAt(0) === 0x40 /* @ */) {
+      this.#refuse(session, 'forbidden', 'a personal stream is written by the server only', ref, cid)
+      return undefined
+    }
+    if (!session.subs.has(target)) {
+      this.#refuse(session, 'not_subscribed', `subscribe to ${target} first`, ref, cid)
+      return undefined
+    }
+    return target
+  }
+
+  #onPublish (session: ChatSession, frame: Extract<ClientFrame, { type: 'message' | 'publish' }>): void {
+    const { ref, cid } = frame
+    const room = this.#writable(session, frame.room, ref, cid)
+    if (room === undefined || this.#overBudget(session, ref, cid)) return
+    const { conn } = session
+    // the sender dedupes its own retries (any socket, any instance), never someone else's cid
+    const draft: Draft = { from: session.name, text: frame.text, cid, userId: conn.userId, sender: conn.userId ?? session.name }
+    if (frame.type === 'publish') {
+      if (frame.event !== undefined) draft.event = frame.event
+      if (frame.dataJson !== undefined) {
+        draft.data = frame.data
+        draft.dataJson = frame.dataJson
+      }
+    }
+    // message bodies are logged at debug only (privacy); info lines never carry them
+    this.#opts.log.debug({ connId: conn.id, room, cid, text: frame.text }, 'chat message')
+    // the chat protocol acks a message with a cid only; a publish (or anything with a ref) always
+    const ack = frame.type === 'publish' || ref !== undefined || cid !== undefined
+    this.store.publish(room, draft).then((result) => {
+      this.events.accepted()
+      if (!ack) return
+      const out: AckFrame = { type: 'ack', room, seq: result.message.seq, id: result.message.id, epoch: result.epoch }
+      if (ref !== undefined) out.ref = ref
+      if (cid !== undefined) out.cid = cid
+      this.#sendJson(session, out)
+    }, (err: unknown) => {
+      if (!(err instanceof UnavailableError) && !(err instanceof RoomLimitError)) this.#opts.log.error({ err, connId: conn.id }, 'publish failed')
+      this.#refuse(session, 'unavailable', 'the hub cannot accept messages right now; retry later', ref, cid)
+    })
+  }
+
+  #onSignal (session: ChatSession, frame: Extract<ClientFrame, { type: 'signal' }>): void {
+    const { ref } = frame
+    const room = this.#writable(session, frame.room, ref, undefined)
+    if (room === undefined || this.#overBudget(session, ref, undefined)) return
+    const { conn } = session
+    // serialised here once, for every instance and member: the data is already JSON
+    let raw = `{"type":"signal","room":${JSON.stringify(room)},"from":${JSON.stringify(session.name)},"event":"${frame.event}"`
+    if (frame.dataJson !== undefined) raw += `,"data":${frame.dataJson}`
+    if (conn.userId !== undefined) raw += `,"userId":${JSON.stringify(conn.userId)}`
+    raw += '}'
+    const ev: SignalEvent = { room, key: session.memberKey, raw }
+    this.store.signal(ev).then(() => {
+      this.events.accepted()
+      const out: AckFrame = { type: 'ack', room }
+      if (ref !== undefined) out.ref = ref
+      this.#sendJson(session, out)
+    }, (err: unknown) => {
+      if (!(err instanceof UnavailableError)) this.#opts.log.error({ err, connId: conn.id }, 'signal failed')
+      this.#refuse(session, 'unavailable', 'the hub cannot deliver signals right now; retry later', ref, undefined)
+    })
+  }
+
+  /**
+   * Spends one token of the client's message budget; when there is none, answers `rate_limited` and strikes
+   * this socket's flood guard (a socket that keeps sending over the budget is closed with 4000).
+   */
+  #overBudget (session: ChatSession, ref: Ref | undefined, cid: string | undefined): boolean {
+    const now = Date.now()
+    if (this.budgets.take(session.budgetKey, now)) return false
+    this.#refuse(session, 'rate_limited', 'too many messages: slow down', ref, cid)
+    if (session.flood.strike(now)) {
+      session.conn.endedBy = 'flood'
+      this.#opts.log.warn({ connId: session.conn.id, room: session.room }, 'chat flood: closing')
+      session.conn.socket.close(CLOSE.RATE_LIMITED, CLOSE_REASON[CLOSE.RATE_LIMITED])
+    }
+    return true
+  }
+
+  #refuse (session: ChatSession, code: ErrorCode, message: string, ref: Ref | undefined, cid: string | undefined): void {
+    this.events.refused(code)
+    this.#sendJson(session, errorFrame(code, message, ref, cid))
+  }
+
+  #presence (ev: PresenceEvent): void {
+    // a presence event names the member's key for skipping; the frame leaves it out
+    let raw = `{"type":"${ev.type}","room":${JSON.stringify(ev.room)},"name":${JSON.stringify(ev.name)},"ts":${ev.ts}`
+    if (ev.userId !== undefined) raw += `,"userId":${JSON.stringify(ev.userId)}`
+    this.#fanOut(ev.room, this.#frame(raw + '}'), 0, ev.key)
+  }
+
+  /** Serialised and framed once by the caller (textFrame); the same bytes go to every local member. */
+  #fanOut (room: string, frame: Buffer, seq: number, skipKey: string | undefined): void {
+    const members = this.#rooms.get(room)
+    if (members === undefined) return
+    const started = process.hrtime.bigint()
+    for (const sub of members) {
+      const session = sub.session
+      if (session.memberKey === skipKey) continue
+      if (sub.pending !== null) sub.pending.push({ frame, seq })
+      else this.#deliver(session, frame)
+    }
+    if (seq > 0) this.events.delivered(members.size, Number(process.hrtime.bigint() - started) / 1e9)
+  }
+
+  /** A frame built once; the test suite's tap sees every one. */
+  #frame (json: string): Buffer {
+    if (this.tap !== undefined) this.tap(json)
+    return textFrame(json)
+  }
+
   #sendJson (session: ChatSession, obj: object): void {
-    const frame = textFrame(JSON.stringify(obj))
-    if (session.pending !== null) session.pending.push({ frame, seq: 0 })
     // through the same queue as broadcasts, so an ack never overtakes the message it acknowledges
+    this.#deliver(session, this.#frame(JSON.stringify(obj)))
+  }
+
+  /** Held while a chat socket's welcome is not out; else queued for this turn's flush. */
+  #deliver (session: ChatSession, frame: Buffer): void {
+    if (session.held !== null) session.held.push(frame)
+    else this.#queue(session, frame)
+  }
+
+  /** Written at once when nothing is queued for the socket this turn, else after what is (order is kept). */
+  #sendNow (session: ChatSession, frame: Buffer): void {
+    if (session.out === null) this.#send(session, frame)
     else this.#queue(session, frame)
   }
 
@@ -323,6 +558,13 @@ export class Hub {
 
 function memberOf (session: ChatSession): Member {
   return { key: session.memberKey, name: session.name, userId: session.conn.userId }
+}
+
+function errorFrame (code: ErrorCode, message: string, ref: Ref | undefined, cid: string | undefined): ErrorFrame {
+  const out: ErrorFrame = { type: 'error', code, message }
+  if (ref !== undefined) out.ref = ref
+  if (cid !== undefined) out.cid = cid
+  return out
 }
 
 export type { ChatMessage }

@@ -4,7 +4,7 @@ import { backlogOf, ByteBudget, expiryCutoff, History, newEpoch } from './histor
 import { pageOf } from './rooms-page.js'
 import { cidKey } from './types.js'
 import type {
-  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary, RoomsPage
+  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PresenceEvent, PublishResult, RoomSummary, RoomsPage, SignalEvent
 } from './types.js'
 
 export interface MemoryStoreOptions {
@@ -62,6 +62,8 @@ export class MemoryStore implements HubStore {
   readonly #sweeper: NodeJS.Timeout | undefined
   /** rooms without members: at MAX_ROOMS, whether a new room can evict one is O(1) (an upgrade asks) */
   #empty = 0
+  /** personal streams held (rooms named `@<userId>`) */
+  #personal = 0
   #listener: HubListener = NO_LISTENER
 
   constructor (opts: MemoryStoreOptions) {
@@ -96,7 +98,17 @@ export class MemoryStore implements HubStore {
   }
 
   async canCreate (room: string): Promise<boolean> {
-    return this.#rooms.has(room) || this.#rooms.size < this.#maxRooms || this.#empty > 0
+    return this.#rooms.has(room) || this.#rooms.size < this.#maxRooms || this.#empty > 0 || this.#exempt(room)
+  }
+
+  /**
+   * Personal streams (`@<userId>`) never make MAX_ROOMS refuse anyone: one is created whatever the count, and
+   * a room is refused only when the rooms other than personal streams fill the cap. So users holding their
+   * streams open cannot lock others out of new rooms, and a full set of rooms cannot stop a user's delivery.
+   * Above the cap they are bounded by the users connected (a stream without members is evicted first).
+   */
+  #exempt (room: string): boolean {
+    return room.charCodeAt(0) === 0x40 /* @ */ || this.#rooms.size - this.#personal < this.#maxRooms
   }
 
   setListener (listener: HubListener): void {
@@ -112,21 +124,20 @@ export class MemoryStore implements HubStore {
       const original = state.history.original(cid)
       if (original !== undefined) return { message: original, epoch: state.epoch, duplicate: true }
     }
-    const msg: ChatMessage = {
-      type: 'message',
-      id: randomUUID(),
-      room,
-      seq: ++state.seq,
-      from: draft.from,
-      text: draft.text,
-      ts: this.#now()
-    }
+    const msg: ChatMessage = { type: 'message', id: randomUUID(), room, seq: ++state.seq, from: draft.from, ts: this.#now() }
+    if (draft.event !== undefined) msg.event = draft.event
+    if (draft.text !== undefined) msg.text = draft.text
+    else msg.data = draft.data
     if (draft.userId !== undefined) msg.userId = draft.userId
     // serialised once: its size is what the byte budget counts, and the hub frames the same string
     const raw = JSON.stringify(msg)
     state.history.hold(msg, cid, this.#budget === undefined ? 0 : Buffer.byteLength(raw))
     this.#listener.message(msg, raw)
     return { message: msg, epoch: state.epoch, duplicate: false }
+  }
+
+  async signal (ev: SignalEvent): Promise<void> {
+    this.#listener.signal?.(ev)
   }
 
   async backlog (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog> {
@@ -202,9 +213,10 @@ export class MemoryStore implements HubStore {
     if (state === undefined) {
       if (this.#rooms.size >= this.#maxRooms) {
         const victim = this.#empty > 0 ? this.#evictable() : undefined
-        if (victim === undefined) throw new RoomLimitError(`room limit reached (${this.#maxRooms} rooms, all with members)`)
-        this.#drop(victim[0], victim[1])
+        if (victim !== undefined) this.#drop(victim[0], victim[1])
+        else if (!this.#exempt(room)) throw new RoomLimitError(`room limit reached (${this.#maxRooms} rooms, all with members)`)
       }
+      if (room.charCodeAt(0) === 0x40) this.#personal++
       state = new RoomState(new History(this.#size, this.#budget), this.#now())
       this.#rooms.set(room, state)
       this.#empty++
@@ -229,6 +241,7 @@ export class MemoryStore implements HubStore {
   #drop (room: string, state: RoomState): void {
     state.history.clear()
     if (state.members.size === 0) this.#empty--
+    if (room.charCodeAt(0) === 0x40) this.#personal--
     this.#rooms.delete(room)
   }
 

@@ -2,13 +2,19 @@
 // between this instance's sockets (hub.ts) and where seq, history and presence live: MemoryStore (one process)
 // or RedisStore (every instance sharing a Redis), chosen by plugins/hub.ts from REDIS_URL.
 
-// the message frame is the client's type: the client build cannot import from outside src/client
-import type { ChatMessage } from '../client/transcript.js'
-export type { ChatMessage }
+import type { MessageFrame } from '../protocol/frames.js'
+
+/** A message as held and delivered: the message frame of the protocol. */
+export type ChatMessage = MessageFrame
 
 export interface Draft {
   from: string
-  text: string
+  /** the body: `text`, or else `data` (any JSON value) */
+  text?: string | undefined
+  data?: unknown
+  /** `data` serialised, when the caller already did it (the Redis store writes it as it is) */
+  dataJson?: string | undefined
+  event?: string | undefined
   cid?: string | undefined
   /**
    * who publishes, for cid dedupe: a cid repeats only a message of the same sender in the room (the user id
@@ -67,11 +73,20 @@ export interface RoomsPage {
   next: string | undefined
 }
 
+/** An ephemeral event for a room's local members but the sender (`key`, its presence key): never held. */
+export interface SignalEvent {
+  room: string
+  key: string
+  /** the signal frame's JSON, built once by the sender's instance */
+  raw: string
+}
+
 export interface HubListener {
   /** a message accepted anywhere, to be delivered to this instance's members of `msg.room`;
    * `raw` is its JSON when the store already has it (no second serialisation) */
   message (msg: ChatMessage, raw?: string): void
   presence (event: PresenceEvent): void
+  signal?: (event: SignalEvent) => void
 }
 
 /** The key a store indexes a cid under: per sender, so one sender's cid never answers for another's message. */
@@ -84,6 +99,8 @@ export interface HubStore {
   /** false when `room` is new and the store cannot take another (MAX_ROOMS, none evictable): refuse before joining */
   canCreate (room: string): Promise<boolean>
   publish (room: string, draft: Draft): Promise<PublishResult>
+  /** Delivers a signal to the room's members on every instance, without seq or history. */
+  signal (event: SignalEvent): Promise<void>
   /** The backlog for a member joining: creates the room's state (a new epoch) when it has none. */
   backlog (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog>
   /** The same read for an outside reader: undefined, and nothing created, when the store holds no such room. */

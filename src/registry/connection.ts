@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { ExpiryTimer } from '../auth/expiry.js'
 import { framePayload, payloadLength } from '../protocol/frame.js'
 import { streamOf, type RawStream } from '../internals.js'
+import { CLOSE, CLOSE_REASON } from '../protocol/codes.js'
 
 /**
  * What a connection needs of a WebSocket (ws's WebSocket satisfies it). Listeners are called as an
@@ -52,7 +53,7 @@ export const SLOW_CLOSE_GRACE_MS = 1000
 const terminate = (socket: SocketLike) => socket.terminate()
 
 /**
- * Stops a socket that does not read from growing the heap: closes it with 1008 `slow consumer` and,
+ * Stops a socket that does not read from growing the heap: closes it with 4001 `slow consumer` and,
  * since that close frame queues behind everything the peer is not reading, terminates it after
  * SLOW_CLOSE_GRACE_MS. Does nothing to a socket that is no longer open (already closing: its close is
  * under way). Returns the grace timer (unref'd), which an owner may clear once the socket has closed;
@@ -63,7 +64,7 @@ export function closeSlow (conn: Connection, log: { warn (obj: object, msg: stri
   if (socket.readyState !== OPEN) return undefined
   conn.endedBy = 'slow consumer'
   log.warn({ connId: conn.id, route: conn.route, room: conn.room, bufferedAmount: socket.bufferedAmount }, 'slow consumer: closing')
-  socket.close(1008, 'slow consumer')
+  socket.close(CLOSE.SLOW_CONSUMER, CLOSE_REASON[CLOSE.SLOW_CONSUMER])
   const timer = setTimeout(terminate, SLOW_CLOSE_GRACE_MS, socket)
   timer.unref()
   return timer

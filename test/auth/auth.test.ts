@@ -153,7 +153,7 @@ t.test('rooms claim: exact names and prefixes; others get 403 before the upgrade
   t.notMatch(metrics, /reason="unauthorized"\} [1-9]/, 'a refused refresh is not a refused chat message')
 })
 
-t.test('expiry closes with 1008 at exp, after an expiring warning', async (t) => {
+t.test('expiry closes with 4002 at exp, after an expiring warning', async (t) => {
   const { ws } = await listen(t, JWT)
   const tok = await mint(KEY, { sub: 'dave', ttlSeconds: 2 })
   const exp = JSON.parse(Buffer.from(tok.split('.')[1]!, 'base64url').toString()).exp as number
@@ -163,9 +163,9 @@ t.test('expiry closes with 1008 at exp, after an expiring warning', async (t) =>
   const echo = await connect(t, `${ws}/ws/echo?token=${tok}`)
   const [[code, reason], [echoCode]] = await Promise.all([closed(chat.ws, 5000), closed(echo.ws, 5000)])
   const at = Date.now()
-  t.equal(code, 1008)
+  t.equal(code, 4002)
   t.equal(reason, 'token expired')
-  t.equal(echoCode, 1008, 'echo sockets expire too')
+  t.equal(echoCode, 4002, 'echo sockets expire too')
   t.ok(at >= exp * 1000 && at < exp * 1000 + 1000, `closed ${at - exp * 1000} ms after exp`)
   t.notOk(echo.frames.seen.some((f) => f.type === 'expiring'), 'echo gets no expiring frame')
 })
@@ -199,7 +199,7 @@ t.test('refresh before expiry keeps the socket open; a token for another user do
     other.ws.send(JSON.stringify({ type: 'refresh', token: await token('erin') }))
     t.match(await other.frames.next('error'), { code: 'unauthorized' })
     const [code] = await closed(other.ws, 4000)
-    t.equal(code, 1008, 'closed at the old exp')
+    t.equal(code, 4002, 'closed at the old exp')
   })
 })
 

@@ -24,7 +24,7 @@ t.test('newTokenAction: refresh frame when open, reconnect for echo, retry a ref
 })
 
 t.test('closeAction: token expired reconnects at once only with a newer token', async (t) => {
-  const c = { deliberate: false, opened: true, code: 1008, reason: 'token expired', newerToken: true }
+  const c = { deliberate: false, opened: true, code: 4002, reason: 'token expired', newerToken: true }
   t.equal(closeAction(c), 'reconnect')
   t.equal(closeAction({ ...c, newerToken: false }), 'probe', 'the next handshake would get 401: learn it now')
   t.equal(closeAction({ ...c, reason: 'rate limit exceeded' }), 'backoff')
@@ -139,25 +139,25 @@ t.test('setToken during the handshake: the refresh goes out once it opens', asyn
   t.same(last().sent.map((s) => JSON.parse(s)), [{ type: 'refresh', token: 'T2' }])
 })
 
-t.test('close 1008 "token expired" with a newer token set: reconnect at once with it', async (t) => {
+t.test('close 4002 "token expired" with a newer token set: reconnect at once with it', async (t) => {
   const time = new RealtimeSocket(() => 'ws://h/ws/time', { token: 'T1' })
   t.teardown(() => time.close())
   time.connect()
   last().open()
   time.setToken('T2') // e.g. its refresh frame crossed the server's close
-  last().serverClose(1008, 'token expired')
+  last().serverClose(4002, 'token expired')
   t.equal(FakeWS.all.length, 2, 'no backoff')
   t.equal(last().url, 'ws://h/ws/time?token=T2')
   t.same(probes, [])
 })
 
-t.test('close 1008 "token expired" without a newer token: refused 401, no retry loop; a new token revives it', async (t) => {
+t.test('close 4002 "token expired" without a newer token: refused 401, no retry loop; a new token revives it', async (t) => {
   const time = new RealtimeSocket(() => 'ws://h/ws/time', { token: 'T1' })
   t.teardown(() => time.close())
   time.connect()
   last().open()
   const refused = refusedState(time)
-  last().serverClose(1008, 'token expired')
+  last().serverClose(4002, 'token expired')
   t.same(await refused, { state: 'CLOSED', retryAt: undefined, refused: { status: 401, message: 'token expired' } })
   t.same(probes, ['http://h/ws/time?token=T1'], 'asked with the same URL over HTTP')
   t.equal(FakeWS.all.length, 1)

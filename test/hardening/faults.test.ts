@@ -9,6 +9,7 @@ function storeWith (overrides: Partial<HubStore>): { store: HubStore, real: Memo
     setListener: (l) => real.setListener(l),
     canCreate: async (room) => await real.canCreate(room),
     publish: async (room, draft) => await real.publish(room, draft),
+    signal: async (ev) => await real.signal(ev),
     backlog: async (room, since, epoch, limit) => await real.backlog(room, since, epoch, limit),
     peek: async (room, since, epoch, limit) => await real.peek(room, since, epoch, limit),
     join: async (room, m) => await real.join(room, m),

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import realtime, { RealtimeError, type RealtimeOptions } from '../../plugins/realtime.js'
 import { ConfigError } from '../../src/config/load.js'
+import { mint } from '../../src/token.js'
 import { Frames, closed, connect, upgradeStatus } from '../helper.js'
 
 declare module 'fastify' {
@@ -111,7 +112,7 @@ t.test('every error under the prefix has one shape; a plain GET of a socket path
   const auth = { authorization: `Bearer ${'a'.repeat(16)}`, 'content-type': 'application/json' }
   const cases: Array<[string, RequestInit, number]> = [
     ['/rt/rooms?limit=0', {}, 400],
-    ['/rt/rooms/a/messages', { method: 'POST', headers: auth, body: JSON.stringify({ text: 'x'.repeat(5000) }) }, 413],
+    ['/rt/rooms/a/messages', { method: 'POST', headers: auth, body: JSON.stringify({ text: 'x'.repeat(200_000) }) }, 413],
     ['/rt/rooms/a/messages', { method: 'POST', headers: auth, body: '{bad' }, 400],
     ['/rt/rooms/a/messages', { method: 'POST', headers: { ...auth, 'content-type': 'text/xml' }, body: '<a/>' }, 415],
     ['/rt/rooms/a/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 401],
@@ -127,4 +128,23 @@ t.test('every error under the prefix has one shape; a plain GET of a socket path
     t.match(body, { statusCode: status, error: STATUS_CODES[status] }, `${path}: error is the status's name`)
     if (status === 426) t.equal(res.headers.get('upgrade'), 'websocket')
   }
+})
+
+t.test('publish takes data with an event; publishToUser reaches every socket of that user (authMode jwt)', async (t) => {
+  const secret = 'realtime-plugin-secret-0123456789abcdef'
+  const { app, ws } = await host(t, { authMode: 'jwt', jwtSecret: secret })
+  const token = await mint({ alg: 'HS256', key: new TextEncoder().encode(secret) }, { sub: 'alice', ttlSeconds: 600 })
+  const hub = await connect(t, `${ws}/rt/ws/hub?token=${token}`)
+  t.match(await hub.frames.next('subscribed'), { room: '@alice' }, 'a user\'s sockets follow their personal stream')
+  const sent = await app.realtime.publishToUser('alice', { event: 'invoice', data: { id: 7, total: 12.5 } })
+  t.match(sent, { seq: 1, duplicate: false })
+  t.match(await hub.frames.next('message'), { room: '@alice', event: 'invoice', data: { id: 7, total: 12.5 }, seq: 1, from: 'server' })
+  await t.rejects(app.realtime.publish('news', { text: 'a', data: 1 }), new RealtimeError(400, 'a message needs exactly one of "data" and "text"'))
+  await t.rejects(app.realtime.publish('@alice', { text: 'a' }), { statusCode: 400 } as unknown as Error, 'a personal stream only through publishToUser')
+  await t.rejects(app.realtime.publishToUser('a\u0000b', { text: 'a' }), { statusCode: 400 } as unknown as Error)
+})
+
+t.test('publishToUser needs authMode jwt', async (t) => {
+  const { app } = await host(t)
+  await t.rejects(app.realtime.publishToUser('alice', { text: 'hi' }), new RealtimeError(400, 'personal streams need authMode jwt'))
 })

@@ -14,7 +14,7 @@ async function shoutRoutes (app: FastifyInstance) {
   const route = app.registry.route('shout') // counted under its own name in /health and the metrics
   app.get('/ws/shout', { websocket: true }, (socket, req) => {
     const conn = app.registry.open(socket, req, { route })
-    app.auth.watch(conn, req.identity, false) // AUTH_MODE=jwt: closed with 1008 at the token's exp
+    app.auth.watch(conn, req.identity, false) // AUTH_MODE=jwt: closed with 4002 at the token's exp
     socket.on('message', (data) => conn.send(String(data).toUpperCase(), TEXT))
   })
 }
@@ -31,7 +31,7 @@ async function withShout (t: Test, overrides: Record<string, string> = {}): Prom
 t.test('a route added by a user is counted under its own name in /health and the metrics', async (t) => {
   const app = await withShout(t)
   const before = (await app.inject('/health')).json()
-  t.same(before.connections, { total: 0, echo: 0, time: 0, chat: 0, shout: 0 }, 'listed from the start, at zero')
+  t.same(before.connections, { total: 0, echo: 0, time: 0, chat: 0, hub: 0, shout: 0 }, 'listed from the start, at zero')
   const ws = await app.injectWS('/ws/shout')
   t.teardown(() => ws.terminate())
   const reply = once(ws, 'message')

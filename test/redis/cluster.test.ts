@@ -165,7 +165,7 @@ t.test('redis cluster', async (t) => {
     t.match(await back.frames.next('ack'), { cid: 'down-1', seq: 2 }, 'the refused message, sent again, is accepted')
   })
 
-  t.test('Redis down at start: the process starts, /ready is 503, /health 200, chat refused with 1013', async (t) => {
+  t.test('Redis down at start: the process starts, /ready is 503, /health 200, chat refused with 4003', async (t) => {
     const dead = new RedisServer(await freePort())
     const app = await listen(t, { REDIS_URL: dead.url })
     const ready = await app.app.inject('/ready')
@@ -174,7 +174,7 @@ t.test('redis cluster', async (t) => {
     t.equal((await app.app.inject('/health')).statusCode, 200)
     t.match((await app.app.inject('/metrics')).body, /^rt_backplane_up 0$/m, 'the backplane state is a metric')
     const c = await connect(t, `${app.ws}/ws/chat/z?name=Z`)
-    t.equal((await closed(c.ws))[0], 1013)
+    t.equal((await closed(c.ws))[0], 4003)
     const echo = await connect(t, `${app.ws}/ws/echo`)
     t.equal(echo.ws.readyState, WebSocket.OPEN)
   })

@@ -177,7 +177,7 @@ t.test('token checks answer before the body is read: a 1 MiB body without a toke
 })
 
 t.test('publish body limit: every valid message fits, a larger body gets 413 with the JSON error', async (t) => {
-  const app = await build(t, { API_TOKEN: TOKEN, CHAT_MAX_LENGTH: '100' })
+  const app = await build(t, { API_TOKEN: TOKEN, CHAT_MAX_LENGTH: '100', MAX_DATA_BYTES: '100' })
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }
   const post = async (payload: string) => await app.inject({ method: 'POST', url: '/rooms/big/messages', payload, headers })
   const escaped = (n: number) => '\\ud83d\\ude00'.repeat(n) // an astral code point as JSON's 12-byte escape pair
@@ -188,7 +188,11 @@ t.test('publish body limit: every valid message fits, a larger body gets 413 wit
   // the envelope's own bound: from at its schema maximum (refused by the name rule, not by the body limit)
   const longFrom = await post(`{"text":"${escaped(100)}","from":"${'\\u0041'.repeat(256)}","cid":"${'\\u0041'.repeat(64)}"}`)
   t.equal(longFrom.statusCode, 400, 'a maximal envelope reaches validation')
-  const limit = 12 * 100 + 4096
+  // data of MAX_DATA_BYTES as the server writes it, every character escaped by the caller: within the limit too
+  const largestData = `{"data":"${'\\u0041'.repeat(98)}","event":"${'\\u0041'.repeat(64)}","cid":"${'\\u0041'.repeat(64)}"}`
+  t.equal((await post(largestData)).statusCode, 201, 'the largest valid data is accepted')
+  t.equal((await post(`{"data":"${'A'.repeat(99)}"}`)).statusCode, 400, 'data over MAX_DATA_BYTES is refused')
+  const limit = Math.max(12 * 100, 6 * 100) + 4096
   const over = await post(`{"text":"${'x'.repeat(limit)}"}`)
   t.equal(over.statusCode, 413, `a body over ${limit} bytes`)
   t.same(Object.keys(over.json()).sort(), ['error', 'message', 'statusCode'])

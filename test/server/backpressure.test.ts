@@ -77,7 +77,7 @@ t.test('echo: a client that sends without reading stops being read; once it read
   t.equal(conn.endedBy, undefined, 'not closed as a slow consumer')
 })
 
-t.test('time: a client that never reads is closed with 1008 slow consumer once its backlog passes the limit', async (t) => {
+t.test('time: a client that never reads is closed with 4001 slow consumer once its backlog passes the limit', async (t) => {
   const limit = 1024
   const { logger, lines } = captureLogs()
   const { app, port } = await listen(t, { SEND_BUFFER_LIMIT_BYTES: String(limit), HEARTBEAT_INTERVAL_MS: '3600000' }, { loggerInstance: logger })

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { createPublisher, RealtimeError } from '../../src/publisher.js'
 import { connect, listen } from '../helper.js'
+import { mint } from '../../src/token.js'
 import { RedisServer, requireRedis } from '../redis/redis-server.js'
 
 t.test('a published message takes the next seq, is held in history and reaches members on every instance', async (t) => {
@@ -38,4 +39,19 @@ t.test('bad input is refused before Redis; an unreachable Redis is 503 after the
   await t.rejects(publisher.publish('ok', { text: '' }), new RealtimeError(400, 'text must not be empty'))
   await t.rejects(publisher.publish('ok', { text: 'x' }), { name: 'UnavailableError' })
   t.throws(() => createPublisher({ redisUrl: 'http://nope' }), { message: /^invalid redisUrl=/ })
+})
+
+t.test('publishToUser reaches the user\'s sockets; data and event go through', async (t) => {
+  if (!requireRedis(t)) return
+  const redis = await RedisServer.start(t)
+  const secret = 'publisher-test-secret-0123456789abcdef'
+  const { ws } = await listen(t, { REDIS_URL: redis.url, AUTH_MODE: 'jwt', JWT_SECRET: secret })
+  const token = await mint({ alg: 'HS256', key: new TextEncoder().encode(secret) }, { sub: 'alice', ttlSeconds: 600 })
+  const alice = await connect(t, `${ws}/ws/hub?token=${token}`)
+  await alice.frames.next('subscribed')
+  const publisher = createPublisher({ redisUrl: redis.url })
+  t.teardown(() => publisher.close())
+  t.match(await publisher.publishToUser('alice', { event: 'invoice', data: { id: 7 } }), { seq: 1 })
+  t.match(await alice.frames.next('message'), { room: '@alice', event: 'invoice', data: { id: 7 }, seq: 1 })
+  await t.rejects(publisher.publish('@alice', { text: 'x' }), new RealtimeError(400, 'invalid room "@alice": ^[A-Za-z0-9_-]{1,64}$'))
 })

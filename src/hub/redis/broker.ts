@@ -6,7 +6,7 @@ import { call, touchRoom, type Keys } from './client.js'
 import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
 import { cidKey } from '../types.js'
-import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage } from '../types.js'
+import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage, SignalEvent } from '../types.js'
 
 export interface BrokerOptions {
   historySize: number
@@ -90,7 +90,11 @@ export class Broker {
     const id = randomUUID()
     // the message is serialised here once, around the seq Redis allocates
     const head = `{"type":"message","id":${JSON.stringify(id)},"room":${JSON.stringify(room)},"seq":`
-    let tail = `,"from":${JSON.stringify(draft.from)},"text":${JSON.stringify(draft.text)},"ts":${ts}`
+    let tail = `,"from":${JSON.stringify(draft.from)}`
+    if (draft.event !== undefined) tail += `,"event":${JSON.stringify(draft.event)}`
+    // data passes through as the JSON it already is
+    tail += draft.text !== undefined ? `,"text":${JSON.stringify(draft.text)}` : `,"data":${draft.dataJson ?? JSON.stringify(draft.data)}`
+    tail += `,"ts":${ts}`
     if (draft.userId !== undefined) tail += `,"userId":${JSON.stringify(draft.userId)}`
     tail += '}'
     const keys = this.#keys
@@ -246,6 +250,11 @@ export class Broker {
     await this.#cmd.publish(this.#keys.channel, `p${JSON.stringify(ev)}`)
   }
 
+  /** Sends a signal to every instance on the one channel (`s<room>\n<key>\n<frame JSON>`); history is not touched. */
+  async signal (ev: SignalEvent): Promise<void> {
+    await call(this.#cmd, async () => await this.#cmd.publish(this.#keys.channel, `s${ev.room}\n${ev.key}\n${ev.raw}`))
+  }
+
   #onEvent (payload: string): void {
     const listener = this.#listener
     if (listener === undefined) return
@@ -269,6 +278,13 @@ export class Broker {
       if (last !== undefined && last.epoch === epoch && last.seq >= msg.seq) return // already delivered by a gap fill
       this.#delivered.set(msg.room, { epoch, seq: msg.seq })
       listener.message(msg, raw)
+    } else if (kind === 0x73 /* s */) {
+      // room names and member keys hold no newline (patterns, JWT subs): the frame is left as it is
+      const nl = body.indexOf('\n')
+      const room = body.slice(0, nl)
+      if (!this.#rooms.hasLocal(room)) return
+      const nl2 = body.indexOf('\n', nl + 1)
+      listener.signal?.({ room, key: body.slice(nl + 1, nl2), raw: body.slice(nl2 + 1) })
     } else if (kind === 0x70 /* p */) {
       const ev = JSON.parse(body) as PresenceEvent
       if (this.#rooms.hasLocal(ev.room)) listener.presence(ev)

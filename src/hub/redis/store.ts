@@ -3,7 +3,7 @@ import { Broker } from './broker.js'
 import { CLIENT_OPTIONS, Keys } from './client.js'
 import { Presence } from './presence.js'
 import { defineScripts, type ScriptedRedis } from './scripts.js'
-import type { Backlog, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage } from '../types.js'
+import type { Backlog, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage, SignalEvent } from '../types.js'
 
 export interface RedisStoreOptions {
   /** one Redis; or, instead, `sentinels` */
@@ -79,6 +79,10 @@ export class RedisStore implements HubStore {
 
   async publish (room: string, draft: Draft): Promise<PublishResult> {
     return await this.#broker.publish(room, draft)
+  }
+
+  async signal (ev: SignalEvent): Promise<void> {
+    await this.#broker.signal(ev)
   }
 
   async backlog (room: string, since?: number, epoch?: string, limit?: number): Promise<Backlog> {

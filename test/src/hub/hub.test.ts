@@ -4,10 +4,11 @@ import { ChatSession, Hub, type HubOptions } from '../../../src/hub/hub.js'
 import { UnavailableError } from '../../../src/hub/errors.js'
 import { backlogOf } from '../../../src/hub/history.js'
 import type {
-  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage
+  Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage, SignalEvent
 } from '../../../src/hub/types.js'
 import { framePayload } from '../../../src/protocol/frame.js'
 import { Connection, type SocketLike } from '../../../src/registry/connection.js'
+import { checkFrames, frameProblem } from '../../helper.js'
 
 type Frame = Record<string, unknown>
 
@@ -65,6 +66,7 @@ class FakeStore implements HubStore {
     return { names: this.joined.map((m) => m.name), count: this.joined.length }
   }
 
+  async signal (ev: SignalEvent): Promise<void> { this.listener?.signal?.(ev) }
   async leave (_room: string, member: Member): Promise<void> { this.left.push(member) }
   async members (): Promise<string[]> { return this.joined.map((m) => m.name) }
   async summary (room: string): Promise<RoomSummary> { return { room, members: this.joined.length, seq: this.seq, epoch: this.epoch } }
@@ -134,6 +136,7 @@ function hub (t: Test, opts: Partial<HubOptions> = {}) {
     ...opts
   }
   const h = new Hub(store, options)
+  checkFrames(t, h)
   const refused: string[] = []
   let accepted = 0
   h.events = { accepted: () => { accepted++ }, refused: (code) => { refused.push(code) }, delivered () {} }
@@ -213,6 +216,8 @@ t.test('broadcasts of one turn reach a socket in one flush, in order, the same b
   await member('B', 'r', new FakeSocket(b))
   const { socket: plain } = await member('C')
   await turn()
+  a.ops.length = 0 // the welcomes
+  b.ops.length = 0
   const before = plain.sent.length
   post(store, 'm1')
   post(store, 'm2')
@@ -254,7 +259,7 @@ t.test('acks follow the message they acknowledge; a repeated cid gets the origin
   t.same(mine.map((f) => f.type), ['message', 'message', 'ack', 'ack'])
   t.match(mine[0], { type: 'message', seq: 1, text: 'hi', from: 'Sender' })
   t.match(mine[1], { type: 'message', seq: 2, text: 'plain text' })
-  t.same(mine[2], { type: 'ack', cid: 'c1', seq: 1, id: 'id-1', epoch: 'E1' })
+  t.same(mine[2], { type: 'ack', room: 'r', cid: 'c1', seq: 1, id: 'id-1', epoch: 'E1' })
   t.same(mine[3], mine[2], 'the retry is acknowledged as the original')
   t.same(seqsOf(reader.frames()), [1, 2], 'the retry was not broadcast')
   t.equal(accepted(), 3)
@@ -313,7 +318,7 @@ t.test('the HTTP publish path checks the text and counts', async (t) => {
   t.equal(accepted(), 1)
 })
 
-t.test('rate limit: the burst passes, then rate_limited; a sustained flood is closed with 1008', async (t) => {
+t.test('rate limit: the burst passes, then rate_limited; a sustained flood is closed with 4000', async (t) => {
   const realNow = Date.now
   t.teardown(() => { Date.now = realNow })
   let clock = 1_000_000
@@ -332,7 +337,7 @@ t.test('rate limit: the burst passes, then rate_limited; a sustained flood is cl
     if (socket.closes.length > 0) closedAt = clock - start
   }
   Date.now = realNow
-  t.same(socket.closes, [[1008, 'rate limit exceeded']])
+  t.same(socket.closes, [[4000, 'rate limit exceeded']])
   t.equal(s.conn.endedBy, 'flood')
   t.ok(closedAt >= 3000 && closedAt < 6000, `closed after ${closedAt} ms of flooding`)
   t.ok(refused.every((c) => c === 'rate_limited') && refused.length > 10)
@@ -385,7 +390,7 @@ t.test('refresh frames spend from the message budget', async (t) => {
   t.equal(socket.frames().filter((f) => f.type === 'error').length, 2, 'and a message after it finds the budget spent')
 })
 
-t.test('a slow consumer is closed with 1008, then cut off if its close does not complete', async (t) => {
+t.test('a slow consumer is closed with 4001, then cut off if its close does not complete', async (t) => {
   const { h, store, member, logs } = hub(t, { sendBufferLimit: 1000 })
   const { s: polite, socket: politeSocket } = await member('Polite') // closes cleanly once asked
   politeSocket.onClosed = () => h.close(polite)
@@ -399,8 +404,8 @@ t.test('a slow consumer is closed with 1008, then cut off if its close does not 
   await turn()
   post(store, 'm2')
   await turn()
-  t.same(stuckSocket.closes, [[1008, 'slow consumer']], 'closed once, however many frames it is owed')
-  t.same(politeSocket.closes, [[1008, 'slow consumer']])
+  t.same(stuckSocket.closes, [[4001, 'slow consumer']], 'closed once, however many frames it is owed')
+  t.same(politeSocket.closes, [[4001, 'slow consumer']])
   t.equal(stuckSocket.sent.length, sentBefore, 'nothing more queued to it')
   t.equal(stuck.conn.endedBy, 'slow consumer')
   t.same(seqsOf(fine.frames()), [1, 2], 'the others are not held back')
@@ -418,12 +423,12 @@ t.test('a slow consumer is closed with 1008, then cut off if its close does not 
   t.equal(politeSocket.terminated, false, 'a completed close is not cut off')
 })
 
-t.test('a join that fails closes the socket with 1013; a socket gone during the join leaves again', async (t) => {
+t.test('a join that fails closes the socket with 4003; a socket gone during the join leaves again', async (t) => {
   const { h, store, session, logs } = hub(t)
   store.joinFails = true
   const { s, socket } = session('Down')
   await h.open(s, undefined, undefined)
-  t.same(socket.closes, [[1013, 'hub unavailable']])
+  t.same(socket.closes, [[4003, 'hub unavailable']])
   t.same(socket.frames(), [], 'no welcome')
   t.ok(logs.some((l) => l.level === 'error' && l.msg === 'chat join failed'))
   store.joinFails = false
@@ -450,4 +455,18 @@ t.test('closing a session leaves the room once and stops deliveries to it', asyn
   h.sendTo(s, { type: 'refreshed' })
   await turn()
   t.equal(socket.frames().length, 1, 'only the welcome: nothing is sent to a closed session')
+})
+
+t.test('the frame check of the suite refuses a frame its schema does not allow', async (t) => {
+  t.equal(frameProblem('{"type":"pong","ts":1}'), undefined)
+  t.match(frameProblem('{"type":"pong"}'), /ts/, 'a missing field')
+  t.match(frameProblem('{"type":"error","code":"nope","message":"m"}'), /code/, 'an unknown error code')
+  t.match(frameProblem('{"type":"mystery"}'), /no schema/)
+  t.match(frameProblem('{'), /not JSON/)
+  const failures: string[] = []
+  const fake = { fail: (msg: string) => { failures.push(msg) } } as unknown as Test
+  const target: { tap: ((json: string) => void) | undefined } = { tap: undefined }
+  checkFrames(fake, target)
+  target.tap?.('{"type":"ack"}')
+  t.match(failures, [/schema refuses/], 'an invalid frame fails the test that sent it')
 })
