@@ -11,7 +11,6 @@ import type { Hub } from '../src/hub/hub.js'
 import type { ConnectionRegistry } from '../src/registry/registry.js'
 import { UnavailableError } from '../src/hub/errors.js'
 import { RealtimeError, draftOf, publishedOf, roomOf, userStreamOf, type PublishInput, type Published } from '../src/hub/publish.js'
-export { RealtimeError, type PublishInput, type Published }
 import configPlugin from './config.js'
 import lifecyclePlugin from './lifecycle.js'
 import securityHeadersPlugin from './security-headers.js'
@@ -35,6 +34,8 @@ import roomRoutes from '../routes/rooms.js'
 import configRoutes from '../routes/config.js'
 import connectionRoutes from '../routes/connections.js'
 import ticketRoutes from '../routes/tickets.js'
+
+export { RealtimeError, type PublishInput, type Published }
 
 /** What a host passes to `app.register(realtime, { prefix, ...options })`. */
 export interface RealtimeOptions extends RealtimeSettings {
