@@ -88,7 +88,7 @@ export class Auth {
    * `{"type":"refresh","token"}` on an open socket: a valid token for the same user (still allowed into
    * the socket's room) moves its expiry; anything else leaves the old expiry standing. Never rejects.
    */
-  async refresh (conn: Connection, token: unknown): Promise<Record<string, unknown>> {
+  async refresh (conn: Connection, token: unknown, adopt?: (identity: Identity) => void): Promise<Record<string, unknown>> {
     if (this.verifier === null || conn.expiry === undefined) return unauthorized('authentication is off: nothing to refresh')
     if (typeof token !== 'string') return unauthorized('refresh needs "token"')
     const result = await this.verifier.verify(token)
@@ -97,6 +97,8 @@ export class Auth {
     if (conn.room !== undefined && !roomAllowed(result.identity.rooms, conn.room)) return unauthorized(`token does not allow room ${conn.room}`)
     if (conn.socket.readyState !== OPEN) return unauthorized('socket is closing')
     conn.expiry.set(result.identity.expiresAt)
+    // a hub socket subscribes by frame: later subscriptions follow the new token's rooms claim
+    adopt?.(result.identity)
     return { type: 'refreshed', exp: Math.floor(result.identity.expiresAt / 1000) }
   }
 }

@@ -259,13 +259,16 @@ export class Hub {
     let sub = session.subs.get(room)
     const fresh = sub === undefined
     if (sub === undefined) {
-      sub = new Subscription(session, room)
-      session.subs.set(room, sub)
       let members = this.#rooms.get(room)
       if (members === undefined) {
         members = new Set()
         this.#rooms.set(room, members)
+      } else {
+        // the name as the room's members already hold it: one copy per room, not one per subscription
+        room = (members.values().next().value as Subscription).room
       }
+      sub = new Subscription(session, room)
+      session.subs.set(room, sub)
       members.add(sub)
     } else {
       sub.pending = []
@@ -323,7 +326,7 @@ export class Hub {
         this.#opts.log.error({ err, connId: session.conn.id, room }, 'chat join failed')
         session.held = null
         session.conn.endedBy = 'hub unavailable'
-        session.conn.socket.close(CLOSE.OVERLOADED, 'hub unavailable')
+        session.conn.socket.close(CLOSE.OVERLOADED, CLOSE_REASON[CLOSE.OVERLOADED])
         return false
       }
       if (!(err instanceof UnavailableError) && !(err instanceof RoomLimitError)) this.#opts.log.error({ err, connId: session.conn.id, room }, 'subscribe failed')

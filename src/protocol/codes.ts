@@ -45,7 +45,7 @@ export const CLOSE_REASON: Readonly<Record<number, string>> = {
   [CLOSE.RATE_LIMITED]: 'rate limit exceeded',
   [CLOSE.SLOW_CONSUMER]: 'slow consumer',
   [CLOSE.TOKEN_EXPIRED]: 'token expired',
-  [CLOSE.OVERLOADED]: 'server overloaded',
+  [CLOSE.OVERLOADED]: 'hub unavailable',
   [CLOSE.KICKED]: 'closed by an administrator',
   [CLOSE.FORBIDDEN]: 'forbidden'
 }

@@ -4,7 +4,7 @@ import { parseClientFrame } from '../../src/protocol/chat.js'
 import { connect, listen } from '../helper.js'
 
 // hostile JSON: deep nesting, huge numbers, __proto__/constructor keys, NUL and lone surrogates, big arrays
-const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'type', 'text', 'cid', 'toString', '')
+const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'type', 'text', 'cid', 'toString', '', 'ref', 'room', 'data', 'event', 'since', 'epoch')
 const hostileString = fc.oneof(
   fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('\u0000', '\ud800', '\udfff', 'a\ud83d', '<img src=x onerror=alert(1)>', 'x'.repeat(3000))
 )
@@ -15,6 +15,16 @@ const { tree } = fc.letrec((tie) => ({
 const frameText = fc.oneof(
   tree.map((v) => JSON.stringify(v) ?? 'null'),
   fc.record({ type: fc.oneof(fc.constantFrom('message', 'ping', 'refresh'), hostileString), text: tree, cid: tree }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+  fc.record({
+    type: fc.constantFrom('subscribe', 'unsubscribe', 'publish', 'signal', 'message'),
+    ref: tree,
+    room: fc.oneof(tree, fc.constantFrom('a', '@u', '@', 'a b')),
+    data: tree,
+    text: tree,
+    event: fc.oneof(tree, fc.constantFrom('e', 'a:b.c', 'bad event')),
+    since: tree,
+    epoch: tree
+  }, { requiredKeys: ['type'] }).map((v) => JSON.stringify(v)),
   fc.nat({ max: 2000 }).map((d) => '['.repeat(d) + ']'.repeat(d)),
   fc.nat({ max: 2000 }).map((d) => '{"a":'.repeat(d) + '1' + '}'.repeat(d)),
   fc.constant(JSON.stringify({ type: 'message', text: 'x', list: Array.from({ length: 10_000 }, (_, i) => i) })),
@@ -30,6 +40,9 @@ t.test('parseClientFrame: never throws, always a message with valid text or an e
       if (f.cid !== undefined && (typeof f.cid !== 'string' || f.cid.length < 1 || f.cid.length > 64)) return false
     } else if (f.type === 'error') {
       if (typeof f.code !== 'string' || typeof f.message !== 'string') return false
+    } else if (f.type === 'publish' || f.type === 'signal' || f.type === 'subscribe' || f.type === 'unsubscribe') {
+      if (typeof f.room !== 'string' || f.room === '') return false
+      if (f.ref !== undefined && typeof f.ref !== 'number' && (typeof f.ref !== 'string' || f.ref.length > 64)) return false
     } else if (f.type !== 'ping') return false
     return ({} as Record<string, unknown>).polluted === undefined && Object.getPrototypeOf({}) === Object.prototype
   }), { numRuns: 3000 })

@@ -166,6 +166,9 @@ t.test('personal streams: every socket of a user gets POST /users/:id/messages; 
   t.match(await hub.request({ type: 'signal', room: '@alice', event: 'x' }), { type: 'error', code: 'forbidden' })
   t.match(await hub.request({ type: 'subscribe', room: 'secret' }), { type: 'error', code: 'forbidden' }, 'the token\'s rooms claim')
   t.match(await hub.request({ type: 'subscribe', room: 'team-b' }), { type: 'subscribed' })
+  t.match(await hub.request({ type: 'refresh', token: await token('alice', ['secret']) }), { type: 'refreshed', exp: Number }, 'a refresh answers with its ref')
+  t.match(await hub.request({ type: 'subscribe', room: 'secret' }), { type: 'subscribed' }, 'later subscriptions follow the new token\'s claim')
+  t.match(await hub.request({ type: 'subscribe', room: 'team-c' }), { type: 'error', code: 'forbidden' })
   const resumed = await hub.request({ type: 'subscribe', room: '@alice', since: 1, epoch: res.json().epoch })
   t.same((resumed.history as Frame[]).map((m) => m.seq), [2], 'resumed like a room')
   const list = (await app.inject({ url: '/rooms', headers: { authorization: `Bearer ${API}` } })).json() as Array<{ room: string }>
