@@ -27,7 +27,7 @@ function bearerMatches (req: FastifyRequest, expected: Buffer): boolean {
 }
 
 async function apiAuthPlugin (app: FastifyInstance) {
-  const token = app.config.API_TOKEN
+  const token = app.realtimeConfig.API_TOKEN
   const expected = token === undefined ? undefined : digest(token)
 
   app.decorate('requireApiToken', async function requireApiToken (req: FastifyRequest, reply: FastifyReply) {
@@ -51,4 +51,4 @@ async function apiAuthPlugin (app: FastifyInstance) {
   })
 }
 
-export default fp(apiAuthPlugin, { name: 'api-auth', dependencies: ['config'] })
+export default fp(apiAuthPlugin, { name: 'api-auth', dependencies: ['realtime-config'] })

@@ -113,7 +113,7 @@ function unauthorized (message: string): Record<string, unknown> {
  * can learn why. The caps (plugins/limits) are checked after this has identified the user.
  */
 async function authPlugin (app: FastifyInstance) {
-  const { config } = app
+  const { realtimeConfig: config } = app
   const key = verificationKey(config)
   const auth = key === null ? new Auth(null) : new Auth(new TokenVerifier(key, config), await ticketStore(app))
   app.decorate('auth', auth)
@@ -135,7 +135,7 @@ async function authPlugin (app: FastifyInstance) {
  * hub store's), else in this instance's memory, bounded per user and by MAX_CONNECTIONS in all.
  */
 async function ticketStore (app: FastifyInstance): Promise<TicketStore> {
-  const config: Config = app.config
+  const config: Config = app.realtimeConfig
   if (config.REDIS_URL === undefined) {
     return new MemoryTickets({ ttlMs: config.TICKET_TTL_MS, perUser: config.MAX_TICKETS_PER_USER, max: config.MAX_CONNECTIONS })
   }
@@ -153,4 +153,4 @@ async function ticketStore (app: FastifyInstance): Promise<TicketStore> {
   return new RedisTickets(redis, config.REDIS_PREFIX, config.TICKET_TTL_MS)
 }
 
-export default fp(authPlugin, { name: 'auth', dependencies: ['config', 'limits'] })
+export default fp(authPlugin, { name: 'auth', dependencies: ['realtime-config', 'limits'] })

@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../src/config/schema.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { config: Config }
+  interface FastifyInstance { realtimeConfig: Config }
 }
 
 async function configPlugin (app: FastifyInstance, opts: { config: Config }) {
-  app.decorate('config', opts.config)
+  app.decorate('realtimeConfig', opts.config)
 }
 
-export default fp(configPlugin, { name: 'config' })
+export default fp(configPlugin, { name: 'realtime-config' })

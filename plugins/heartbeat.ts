@@ -23,9 +23,9 @@ async function heartbeatPlugin (app: FastifyInstance) {
       conn.alive = false
       conn.socket.ping(nonce)
     }
-  }, app.config.HEARTBEAT_INTERVAL_MS)
+  }, app.realtimeConfig.HEARTBEAT_INTERVAL_MS)
   timer.unref()
   app.addHook('onClose', async () => clearInterval(timer))
 }
 
-export default fp(heartbeatPlugin, { name: 'heartbeat', dependencies: ['config', 'registry'] })
+export default fp(heartbeatPlugin, { name: 'heartbeat', dependencies: ['realtime-config', 'registry'] })

@@ -15,7 +15,7 @@ export interface HubPluginOptions {
 }
 
 async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
-  const { config } = app
+  const { realtimeConfig: config } = app
   const store = opts.store ?? await createStore(app)
   const hub = new Hub(store, {
     maxLength: config.CHAT_MAX_LENGTH,
@@ -34,7 +34,7 @@ async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
 
 /** REDIS_URL or REDIS_SENTINELS set: the Redis backplane shared by every instance; unset: the embedded in-memory hub. */
 async function createStore (app: FastifyInstance): Promise<HubStore> {
-  const { config } = app
+  const { realtimeConfig: config } = app
   if (config.REDIS_URL === undefined && config.REDIS_SENTINELS === undefined) {
     return new MemoryStore({
       historySize: config.HISTORY_SIZE,
@@ -74,4 +74,4 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
   return store
 }
 
-export default fp(hubPlugin, { name: 'hub', dependencies: ['config', 'lifecycle'] })
+export default fp(hubPlugin, { name: 'hub', dependencies: ['realtime-config', 'lifecycle'] })

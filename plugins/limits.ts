@@ -116,7 +116,7 @@ export function takeSlot (req: FastifyRequest, tcp: Socket | undefined): Slot | 
  * Callback-style hooks: nothing here is asynchronous, and an upgrade does not pay for a promise per hook.
  */
 async function limitsPlugin (app: FastifyInstance) {
-  const { config, registry } = app
+  const { realtimeConfig: config, registry } = app
   const caps = { perIp: config.MAX_CONNECTIONS_PER_IP, perUser: config.MAX_CONNECTIONS_PER_USER }
   const upgrades = new Budgets(config.UPGRADE_RATE_PER_SEC, config.UPGRADE_RATE_BURST, config.RATE_LIMIT_MAX_CLIENTS)
   const limits = new Limits(config.MAX_CONNECTIONS, caps, registry.slots, upgrades)
@@ -187,4 +187,4 @@ async function limitsPlugin (app: FastifyInstance) {
   })
 }
 
-export default fp(limitsPlugin, { name: 'limits', dependencies: ['config', 'registry', 'upgrade-guard'] })
+export default fp(limitsPlugin, { name: 'limits', dependencies: ['realtime-config', 'registry', 'upgrade-guard'] })

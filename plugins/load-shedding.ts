@@ -3,7 +3,6 @@ import underPressure, { type FastifyUnderPressureOptions } from '@fastify/under-
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /** Routes that answer while shedding: liveness says the process lives, /ready says why it is not ready. */
-const EXEMPT = new Set(['/health', '/ready'])
 /** at most one "shedding" log line per this long, carrying the count refused since the last one */
 const LOG_EVERY_MS = 10_000
 
@@ -29,9 +28,10 @@ export function sampleWindowMs (maxDelayMs: number): number {
  * server spends nothing on origin, auth or cap checks.
  */
 async function loadSheddingPlugin (app: FastifyInstance) {
-  const maxDelay = app.config.MAX_EVENT_LOOP_DELAY_MS
+  const maxDelay = app.realtimeConfig.MAX_EVENT_LOOP_DELAY_MS
   if (maxDelay === 0) return // off: under-pressure is not even registered (it samples from registration on)
   const sampleInterval = sampleWindowMs(maxDelay)
+  const exempt = new Set([`${app.prefix}/health`, `${app.prefix}/ready`])
   // a client retrying sooner than the next sample would meet the same decision
   const retryAfter = String(Math.ceil(sampleInterval / 1000))
   let refused = 0
@@ -47,7 +47,7 @@ async function loadSheddingPlugin (app: FastifyInstance) {
   // (its documented form; the typings only say void). Replying here and returning nothing would let the
   // next onRequest hooks run on a reply already sent.
   function shed (req: FastifyRequest, reply: FastifyReply, _type: string, delay: number | undefined) {
-    if (req.routeOptions.url !== undefined && EXEMPT.has(req.routeOptions.url)) return undefined
+    if (req.routeOptions.url !== undefined && exempt.has(req.routeOptions.url)) return undefined
     const message = overloadMessage(delay ?? Infinity)
     req.refusal = 'overloaded'
     refused++
@@ -70,4 +70,4 @@ async function loadSheddingPlugin (app: FastifyInstance) {
   app.lifecycle.addCheck(() => app.isUnderPressure() ? overloadMessage(app.memoryUsage().eventLoopDelay) : undefined)
 }
 
-export default fp(loadSheddingPlugin, { name: 'load-shedding', dependencies: ['config', 'lifecycle', '@fastify/websocket'] })
+export default fp(loadSheddingPlugin, { name: 'load-shedding', dependencies: ['realtime-config', 'lifecycle', '@fastify/websocket'] })

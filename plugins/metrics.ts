@@ -114,7 +114,7 @@ async function metricsPlugin (app: FastifyInstance) {
   })
 
   app.decorate('metrics', register)
-  app.get('/metrics', { preHandler: app.bearerGuard(app.config.METRICS_TOKEN, '/metrics') }, async (_req, reply) => {
+  app.get('/metrics', { preHandler: app.bearerGuard(app.realtimeConfig.METRICS_TOKEN, '/metrics') }, async (_req, reply) => {
     return await reply.type(register.contentType).send(await register.metrics())
   })
 }

@@ -8,6 +8,7 @@ import { OPEN, type Connection, type ConnectionInfo } from '../src/registry/conn
 import { detachResponse, dropClearedTimeout, forgetPeername } from '../src/internals.js'
 import { clientIp, takeSlot } from './limits.js'
 import { addressKey } from '../src/limits/address.js'
+import { requestLine } from './request-log.js'
 
 declare module 'fastify' {
   interface FastifyInstance { registry: AppRegistry }
@@ -27,6 +28,7 @@ export class AppRegistry extends ConnectionRegistry {
       userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
       userId: req.identity?.userId
     }, takeSlot(req, tcp)) // the cap slot claimed at the upgrade check now belongs to the entry
+    req.log.info(requestLine(req, 101), 'request')
     if (tcp !== undefined) {
       dropClearedTimeout(tcp)
       forgetPeername(tcp)
@@ -49,10 +51,10 @@ export class AppRegistry extends ConnectionRegistry {
  * other half is left for the remaining onClose hooks before server.ts forces the exit.
  */
 async function registryPlugin (app: FastifyInstance) {
-  const registry = new AppRegistry(app.log, new SlotCounts((ip) => addressKey(ip, app.config.IPV6_PREFIX_BITS)))
+  const registry = new AppRegistry(app.log, new SlotCounts((ip) => addressKey(ip, app.realtimeConfig.IPV6_PREFIX_BITS)))
   app.decorate('registry', registry)
-  const graceMs = Math.floor(app.config.SHUTDOWN_TIMEOUT_MS / 2)
+  const graceMs = Math.floor(app.realtimeConfig.SHUTDOWN_TIMEOUT_MS / 2)
   app.addHook('preClose', async () => await registry.drain(graceMs))
 }
 
-export default fp(registryPlugin, { name: 'registry', dependencies: ['config', '@fastify/websocket'] })
+export default fp(registryPlugin, { name: 'registry', dependencies: ['realtime-config', '@fastify/websocket'] })

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import * as ws from 'ws'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -21,7 +22,7 @@ const { parse: parseExtensions } = (ws as unknown as { extension: { parse: (head
  * With ALLOWED_HOSTS, every request (upgrades and plain HTTP) whose Host is not listed gets 403 first.
  */
 async function upgradeGuardPlugin (app: FastifyInstance) {
-  const { config, registry } = app
+  const { realtimeConfig: config, registry } = app
   const allowAny = config.ALLOWED_ORIGINS.includes('*')
   const allowed = new Set(config.ALLOWED_ORIGINS)
 
@@ -30,9 +31,10 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
   // load balancers and orchestrators often address them by IP.
   if (config.ALLOWED_HOSTS.length > 0) {
     const hosts = config.ALLOWED_HOSTS
+    const probes = new Set([`${app.prefix}/health`, `${app.prefix}/ready`])
     app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       const route = req.routeOptions.url
-      if (route === '/health' || route === '/ready' || hostAllowed(req.host, hosts)) { done(); return }
+      if ((route !== undefined && probes.has(route)) || hostAllowed(req.host, hosts)) { done(); return }
       req.log.info({ host: req.host }, `${req.ws ? 'upgrade' : 'request'} refused: host not allowed`)
       refuse(req, reply, 'host', 'host not allowed')
     })
@@ -41,6 +43,14 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
   // mark WebSocket routes so the hook below can tell an upgrade to a plain HTTP route
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, websocket: route.websocket === true }
+  })
+
+  // a plain GET of a WebSocket-only path: 426 says what would work. After the other hooks (auth answers such a
+  // GET with its 401, so a browser can learn why its socket was refused) and the route's schema.
+  app.addHook('preHandler', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    if (req.ws || req.routeOptions.config?.websocket !== true) { done(); return }
+    reply.code(426).headers({ upgrade: 'websocket', connection: 'Upgrade' })
+      .send({ statusCode: 426, error: STATUS_CODES[426], message: `${req.url.split('?')[0]} is a WebSocket endpoint: send a WebSocket upgrade` })
   })
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -76,4 +86,4 @@ function validExtensions (header: string): boolean {
   }
 }
 
-export default fp(upgradeGuardPlugin, { name: 'upgrade-guard', dependencies: ['config', 'registry'] })
+export default fp(upgradeGuardPlugin, { name: 'upgrade-guard', dependencies: ['realtime-config', 'registry'] })

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 export default async function configRoutes (app: FastifyInstance) {
   app.get('/config', async () => ({
     authMode: app.auth.mode,
-    chatMaxLength: app.config.CHAT_MAX_LENGTH,
-    timeIntervalMs: app.config.TIME_INTERVAL_MS
+    chatMaxLength: app.realtimeConfig.CHAT_MAX_LENGTH,
+    timeIntervalMs: app.realtimeConfig.TIME_INTERVAL_MS
   }))
 }

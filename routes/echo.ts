@@ -32,8 +32,8 @@ function resumeReads (this: object): void {
  */
 export default async function echoRoutes (app: FastifyInstance) {
   const route = app.registry.route('echo')
-  const limit = app.config.SEND_BUFFER_LIMIT_BYTES
-  const mark = echoHighWaterMark(limit, app.config.MAX_PAYLOAD_BYTES)
+  const limit = app.realtimeConfig.SEND_BUFFER_LIMIT_BYTES
+  const mark = echoHighWaterMark(limit, app.realtimeConfig.MAX_PAYLOAD_BYTES)
 
   /** The rare path, once past the mark: pause reads until the stream drains. */
   function overMark (socket: WebSocket, conn: Connection, sent: number): void {

@@ -101,7 +101,7 @@ export default async function roomRoutes (fastify: FastifyInstance) {
   app.post('/rooms/:room/messages', {
     // onRequest, not preHandler: a caller without the token is answered before any body is read
     onRequest: app.requireApiToken,
-    bodyLimit: publishBodyLimit(app.config),
+    bodyLimit: publishBodyLimit(app.realtimeConfig),
     schema: { params: RoomParams, body: PublishBody, response: { 201: Published, 200: Published, 400: ErrorReply, 503: ErrorReply } }
   }, async (req, reply) => await publishHttp(app.hub, req.params.room, req.body, reply))
 }

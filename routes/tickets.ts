@@ -14,7 +14,7 @@ const UNAUTHORIZED = { 'www-authenticate': 'Bearer' }
  */
 export default async function ticketRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const perUser = app.config.MAX_TICKETS_PER_USER
+  const perUser = app.realtimeConfig.MAX_TICKETS_PER_USER
   const errors = { 401: ErrorReply, 404: ErrorReply, 429: ErrorReply, 503: ErrorReply }
   app.post('/tickets', { schema: { response: { 201: Issued, ...errors } } }, async (req, reply) => {
     const { verifier, tickets } = app.auth

@@ -30,7 +30,7 @@ function timeFrame (now: number): string {
 export default async function timeRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const route = app.registry.route('time')
-  const limit = app.config.SEND_BUFFER_LIMIT_BYTES
+  const limit = app.realtimeConfig.SEND_BUFFER_LIMIT_BYTES
   /**
    * Whether the socket may be sent one more frame: one that already holds more than the limit
    * unsent (its client does not read) is closed as a slow consumer instead, as chat does.
@@ -48,7 +48,7 @@ export default async function timeRoutes (fastify: FastifyInstance) {
   app.addHook('onClose', async () => groups.clear())
 
   app.get('/ws/time', { websocket: true, schema: { querystring: TimeQuery } }, (socket, req) => {
-    const interval = req.query.interval ?? app.config.TIME_INTERVAL_MS
+    const interval = req.query.interval ?? app.realtimeConfig.TIME_INTERVAL_MS
     const conn = app.registry.open(socket, req, { route })
     app.auth.watch(conn, req.identity, true)
     socket.on('message', (data, isBinary) => {
@@ -65,7 +65,7 @@ export default async function timeRoutes (fastify: FastifyInstance) {
           if (canSend(conn)) conn.send(JSON.stringify({ type: 'pong', ts: Date.now() }), TEXT)
         } else if (frame?.type === 'refresh') {
           // a refresh verifies a token: it spends from the client's message budget, shared with its chat sockets
-          if (!app.hub.budgets.take(clientKey(conn.ip, conn.userId, app.config.IPV6_PREFIX_BITS), Date.now())) {
+          if (!app.hub.budgets.take(clientKey(conn.ip, conn.userId, app.realtimeConfig.IPV6_PREFIX_BITS), Date.now())) {
             if (canSend(conn)) conn.send(RATE_LIMITED, TEXT)
             return
           }

@@ -17,7 +17,7 @@ export default async function userRoutes (fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   app.post('/users/:userId/messages', {
     onRequest: app.requireApiToken,
-    bodyLimit: publishBodyLimit(app.config),
+    bodyLimit: publishBodyLimit(app.realtimeConfig),
     schema: { params: UserParams, body: UserBody, response: { 201: Published, 200: Published, 400: ErrorReply, 404: ErrorReply, 503: ErrorReply } }
   }, async (req, reply) => {
     if (app.auth.verifier === null) {

@@ -1,34 +1,9 @@
-import { STATUS_CODES } from 'node:http'
-import { fileURLToPath } from 'node:url'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import websocket from '@fastify/websocket'
-import fastifyStatic from '@fastify/static'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/schema.js'
 import type { HubStore } from './hub/types.js'
-import { UnavailableError } from './hub/errors.js'
-import configPlugin from '../plugins/config.js'
-import lifecyclePlugin from '../plugins/lifecycle.js'
-import securityHeadersPlugin from '../plugins/security-headers.js'
-import loadSheddingPlugin from '../plugins/load-shedding.js'
-import registryPlugin from '../plugins/registry.js'
-import upgradeGuardPlugin from '../plugins/upgrade-guard.js'
-import limitsPlugin from '../plugins/limits.js'
-import heartbeatPlugin from '../plugins/heartbeat.js'
-import hubPlugin from '../plugins/hub.js'
-import apiAuthPlugin from '../plugins/api-auth.js'
-import authPlugin from '../plugins/auth.js'
 import { logSerializers, redactLogArgs } from './auth/log-redaction.js'
-import metricsPlugin from '../plugins/metrics.js'
-import healthRoutes from '../routes/health.js'
-import echoRoutes from '../routes/echo.js'
-import timeRoutes from '../routes/time.js'
-import chatRoutes from '../routes/chat.js'
-import hubRoutes from '../routes/hub.js'
-import userRoutes from '../routes/users.js'
-import roomRoutes from '../routes/rooms.js'
-import configRoutes from '../routes/config.js'
-import connectionRoutes from '../routes/connections.js'
-import ticketRoutes from '../routes/tickets.js'
+import realtime, { sendError } from '../plugins/realtime.js'
+import requestLog from '../plugins/request-log.js'
 
 export interface BuildOptions {
   /** a pino logger (or options) to use instead of the one built from LOG_LEVEL */
@@ -36,11 +11,9 @@ export interface BuildOptions {
   loggerInstance?: FastifyServerOptions['loggerInstance']
   /** a hub store to use instead of the embedded in-memory one */
   store?: HubStore
+  /** more route plugins inside the realtime context (see plugins/realtime) */
+  routes?: FastifyPluginAsync[]
 }
-
-const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
-// the compiled app runs from dist/src/: public/ is two levels up
-const publicDir = PUBLIC_DIR.includes('/dist/') ? fileURLToPath(new URL('../../public/', import.meta.url)) : PUBLIC_DIR
 
 export function loggerOptions (config: Config) {
   return {
@@ -70,75 +43,31 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
       headersTimeout: config.HEADERS_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(1000, config.HEADERS_TIMEOUT_MS)
     },
-    return503OnClosing: true
+    return503OnClosing: true,
+    // plugins/request-log writes one line per request instead
+    disableRequestLogging: true
   })
 
-  await app.register(configPlugin, { config })
-  await app.register(securityHeadersPlugin)
-  await app.register(websocket, {
-    options: {
-      maxPayload: config.MAX_PAYLOAD_BYTES,
-      // ws 8.23's guards, explicit so they do not change under us: a message in more than 1,024 fragments,
-      // or a frame trickled in more than 1,024 chunks, is refused with 1008 before it can pile up
-      maxFragments: 1024,
-      maxBufferedChunks: 1024,
-      // the registry tracks sockets; ws's own Set would be a second copy of every entry
-      clientTracking: false,
-      // permessage-deflate when PERMESSAGE_DEFLATE is on. ws enforces maxPayload on the inflated size, so a small
-      // compressed frame cannot inflate past MAX_PAYLOAD_BYTES (1009). zlib state is made on a socket's first
-      // compressed message and kept until it closes, so the options keep what can be kept small:
-      // - a threshold: acks, presence and time ticks go uncompressed; deflate's per-message cost buys nothing there
-      // - no context takeover either way: each message stands alone, no history is carried between messages
-      // - a low level and memLevel: most of the default's ratio for a fraction of its CPU and deflate state
-      // No serverMaxWindowBits or clientMaxWindowBits: with either set, ws answers 400 to an offer it cannot
-      // match instead of declining the extension.
-      perMessageDeflate: config.PERMESSAGE_DEFLATE
-        ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true, zlibDeflateOptions: { level: 3, memLevel: 4 } }
-        : false
-    },
-    // shutdown is the registry plugin's (plugins/registry). The default preClose would also unhook
-    // upgrades, so one arriving while the sockets drain would get a reset instead of the guard's 503.
-    preClose (done: () => void) { done() }
+  // the service: the whole of the realtime plugin at the root, with the page and the root's 404 and errors
+  app.setErrorHandler(sendError)
+  await app.register(requestLog)
+  await app.register(realtime, {
+    config,
+    page: true,
+    notFound: true,
+    ...(opts.store !== undefined ? { store: opts.store } : {}),
+    routes: [...(opts.routes ?? []), exposeInternals(app)]
   })
-  await app.register(registryPlugin)
-  await app.register(lifecyclePlugin)
-  await app.register(loadSheddingPlugin) // after websocket's req.ws hook, before every guard
-  // hook order is answer order: guard (405/400/404/503/403), limits (503 capacity), auth (401),
-  // limits again once the user is known (429), then each route's schema (400) and preHandler (403)
-  await app.register(upgradeGuardPlugin)
-  await app.register(limitsPlugin)
-  await app.register(authPlugin)
-  await app.register(heartbeatPlugin)
-  await app.register(hubPlugin, opts.store !== undefined ? { store: opts.store } : {})
-  await app.register(apiAuthPlugin)
-  if (config.METRICS_ENABLED) await app.register(metricsPlugin)
-
-  app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `${req.method} ${req.url.split('?')[0]} not found` })
-  })
-  app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown }, req, reply) => {
-    if (err instanceof UnavailableError) {
-      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: err.message })
-    }
-    const status = err.statusCode ?? 500
-    if (status >= 500) req.log.error({ err }, 'request failed')
-    return reply.code(status).send({
-      statusCode: status,
-      error: STATUS_CODES[status] ?? 'Error', // the status's name: an error class's (FastifyError, TypeError) tells a client nothing
-      message: status >= 500 ? 'internal error' : err.message
-    })
-  })
-
-  await app.register(fastifyStatic, { root: publicDir, wildcard: true })
-  await app.register(healthRoutes)
-  await app.register(echoRoutes)
-  await app.register(timeRoutes)
-  await app.register(chatRoutes)
-  await app.register(hubRoutes)
-  await app.register(userRoutes)
-  await app.register(roomRoutes)
-  await app.register(configRoutes)
-  await app.register(connectionRoutes)
-  await app.register(ticketRoutes)
   return app
+}
+
+/**
+ * The service's own routes and its tests reach the plugin's internals as root decorators (`app.registry`,
+ * `app.hub`, ...). Only the service does this: a host sees `app.realtime` alone.
+ */
+function exposeInternals (root: FastifyInstance): FastifyPluginAsync {
+  return async function internals (app) {
+    for (const name of ['realtimeConfig', 'registry', 'lifecycle', 'auth', 'limits', 'hub', 'injectWS'] as const) root.decorate(name, app[name] as never)
+    if (app.hasDecorator('metrics')) root.decorate('metrics', app.metrics)
+  }
 }

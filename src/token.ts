@@ -1,7 +1,7 @@
 // `npm run token -- --sub alice [--name Alice] [--ttl 3600] [--rooms lobby,team-*]`: prints a signed
 // connection token, for trying AUTH_MODE=jwt. Signs with JWT_SECRET (HS256) or JWT_PRIVATE_KEY (PEM:
 // RS256 for RSA, ES256 for EC P-256), adding JWT_ISSUER and JWT_AUDIENCE when set. A backend mints its
-// tokens the same way (see README, "Authentication").
+// tokens the same way (see docs/authentication.md).
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -44,8 +44,13 @@ export async function mint (signing: SigningKey, opts: MintOptions): Promise<str
   return await jwt.sign(signing.key)
 }
 
-async function main (): Promise<void> {
+export const TOKEN_USAGE = 'usage: fastify-realtime token --sub <user id> [--name <display name>] [--ttl <seconds, default 3600>] [--rooms lobby,team-*]\n' +
+  'Signs with JWT_SECRET (HS256) or JWT_PRIVATE_KEY (PEM: RS256/ES256), adding JWT_ISSUER and JWT_AUDIENCE when set.'
+
+/** The `token` command: a signed connection token for `args`, keys from `env`. */
+export async function tokenCommand (args: string[], env: Record<string, string | undefined>): Promise<string> {
   const { values } = parseArgs({
+    args,
     options: {
       sub: { type: 'string' },
       name: { type: 'string' },
@@ -55,10 +60,9 @@ async function main (): Promise<void> {
   })
   const ttl = Number(values.ttl)
   if (values.sub === undefined || values.sub === '' || !Number.isInteger(ttl) || ttl <= 0) {
-    throw new Error('usage: npm run token -- --sub <user id> [--name <display name>] [--ttl <seconds, default 3600>] [--rooms lobby,team-*]')
+    throw new Error(TOKEN_USAGE)
   }
-  const env = process.env
-  const token = await mint(signingKey(env), {
+  return await mint(signingKey(env), {
     sub: values.sub,
     name: values.name,
     ttlSeconds: ttl,
@@ -66,12 +70,11 @@ async function main (): Promise<void> {
     issuer: env.JWT_ISSUER,
     audience: env.JWT_AUDIENCE
   })
-  process.stdout.write(`${token}\n`)
 }
 
 // run as a command (npm run token), not when imported (tests, a backend reusing mint)
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
-  main().catch((err: unknown) => {
+  tokenCommand(process.argv.slice(2), process.env).then((token) => process.stdout.write(`${token}\n`), (err: unknown) => {
     process.stderr.write(`token: ${(err as Error).message}\n`)
     process.exit(1)
   })

@@ -164,13 +164,13 @@ t.test('a refused handshake (400: a bad name) is not retried', async (t) => {
   await w.page.evaluate(() => { (document.getElementById('chat-name') as HTMLInputElement).value = 'x\u0001'.repeat(20) })
   await w.page.evaluate(() => document.getElementById('name-form')?.dispatchEvent(new Event('submit', { cancelable: true })))
   await w.page.waitForFunction(() => /^REFUSED 400/.test(document.querySelector('[data-badge="chat"]')?.textContent ?? ''))
-  const urlOf = (l: Record<string, unknown>) => String((l.req as { url?: unknown } | undefined)?.url)
-  const upgrades = () => server.lines.filter((l) => l.msg === 'incoming request' && urlOf(l).startsWith('/ws/hub')).length
+  const urlOf = (l: Record<string, unknown>) => String(l.path)
+  const upgrades = () => server.lines.filter((l) => l.msg === 'request' && urlOf(l).startsWith('/ws/hub')).length
   let markers = 0
   const flushLog = async () => {
-    const url = `/health?marker=${++markers}`
+    const url = `/config?marker=${++markers}`
     await fetch(`http://127.0.0.1:${server.port}${url}`)
-    await waitFor(() => server.lines.some((l) => l.msg === 'incoming request' && urlOf(l) === url), `the log line of ${url}`)
+    await waitFor(() => server.lines.some((l) => l.msg === 'request' && urlOf(l) === url), `the log line of ${url}`)
   }
   await flushLog()
   const attempts = upgrades()

@@ -194,7 +194,7 @@ t.test('log lines: JSON with connection ids and request ids; message text only a
       const closedLine = lines.find((l) => l.msg === 'ws closed')
       t.match(closedLine, { connId: w.id, route: 'chat', code: 1005 })
       t.type(closedLine?.durationMs, 'number')
-      const incoming = lines.find((l) => l.msg === 'incoming request')
+      const incoming = lines.find((l) => l.msg === 'request')
       t.type(incoming?.reqId, 'string', 'HTTP lines carry a request id')
     } else {
       t.equal(withText.length, 1, 'text at debug')

@@ -1,4 +1,4 @@
-// plugins/registry: routes as an open set (README's "Extending it" example, run as written), and
+// plugins/registry: routes as an open set (docs/architecture.md's "Extending it" example, run as written), and
 // shutdown owned end to end (draining once, 1001 to every socket).
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
@@ -9,7 +9,7 @@ import { mint } from '../../src/token.js'
 import { TEXT } from '../../src/registry/connection.js'
 import { testConfig } from '../helper.js'
 
-// README.md, "Extending it"
+// docs/architecture.md, "Extending it"
 async function shoutRoutes (app: FastifyInstance) {
   const route = app.registry.route('shout') // counted under its own name in /health and the metrics
   app.get('/ws/shout', { websocket: true }, (socket, req) => {
@@ -22,9 +22,8 @@ async function shoutRoutes (app: FastifyInstance) {
 const SECRET = 'registry-test-secret-0123456789abcdef'
 
 async function withShout (t: Test, overrides: Record<string, string> = {}): Promise<FastifyInstance> {
-  const app = await buildApp(testConfig({ METRICS_ENABLED: 'true', ...overrides }))
+  const app = await buildApp(testConfig({ METRICS_ENABLED: 'true', ...overrides }), { routes: [shoutRoutes] })
   t.teardown(() => app.close())
-  await app.register(shoutRoutes)
   await app.ready()
   return app
 }

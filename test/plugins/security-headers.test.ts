@@ -15,7 +15,7 @@ function checkHeaders (t: Test, headers: Record<string, unknown>, what: string, 
 
 t.test('every kind of HTTP answer carries the headers', async (t) => {
   const app = await build(t)
-  const answers: Array<[string, number]> = [['/', 200], ['/health', 200], ['/css/app.css', 200], ['/favicon.svg', 200], ['/nope', 404], ['/ws/echo', 404], ['/rooms/bad%20room/history', 400]]
+  const answers: Array<[string, number]> = [['/', 200], ['/health', 200], ['/css/app.css', 200], ['/favicon.svg', 200], ['/nope', 404], ['/ws/echo', 426], ['/rooms/bad%20room/history', 400]]
   for (const [url, status] of answers) {
     const res = await app.inject({ url })
     t.equal(res.statusCode, status, url)

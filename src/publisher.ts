@@ -1,0 +1,93 @@
+// `fastify-realtime/publisher`: publish into the rooms from another process (a worker, a cron job) through
+// the same Redis and the same scripts as the instances. A message gets the room's next seq, is held in its
+// history and reaches the members on every instance, as if an instance had published it.
+import { Redis } from 'ioredis'
+import { Broker } from './hub/redis/broker.js'
+import { CLIENT_OPTIONS, Keys } from './hub/redis/client.js'
+import { defineScripts } from './hub/redis/scripts.js'
+import { RealtimeError, draftOf, publishedOf, roomOf, userStreamOf, type PublishInput, type Published } from './hub/publish.js'
+import { configFromOptions } from './config/options.js'
+import { UnavailableError } from './hub/errors.js'
+
+export { type PublishInput, type Published } from './hub/publish.js'
+
+export interface PublisherOptions {
+  /** the instances' REDIS_URL */
+  redisUrl: string
+  /** the instances' REDIS_PREFIX (default `rt:`) */
+  redisPrefix?: string
+  /** give the instances' values when they differ from the defaults: history is trimmed on every publish */
+  historySize?: number
+  historyTtlMs?: number
+  roomIdleTtlMs?: number
+  chatMaxLength?: number
+  maxDataBytes?: number
+  redisAckReplicas?: number
+  redisAckTimeoutMs?: number
+  /** how long the first publish waits for the connection (default 5000 ms) */
+  connectTimeoutMs?: number
+}
+
+export interface Publisher {
+  publish (room: string, msg: PublishInput): Promise<Published>
+  /** to the user's personal stream `@<userId>` (the instances run with AUTH_MODE=jwt) */
+  publishToUser (userId: string, msg: PublishInput): Promise<Published>
+  close (): Promise<void>
+}
+
+export function createPublisher (opts: PublisherOptions): Publisher {
+  const { connectTimeoutMs = 5000, ...settings } = opts
+  const config = configFromOptions(settings) // the same names, defaults and checks as the instances' settings
+  if (config.REDIS_URL === undefined) throw new RealtimeError(400, 'createPublisher needs redisUrl')
+  let lastError: Error | undefined
+  const onError = (err: Error) => { lastError = err }
+  const cmd = defineScripts(new Redis(config.REDIS_URL, CLIENT_OPTIONS))
+  cmd.on('error', onError)
+  // the broker's subscriber is never connected: a publisher only writes
+  const sub = new Redis(config.REDIS_URL, CLIENT_OPTIONS)
+  const broker = new Broker(cmd, sub, new Keys(config.REDIS_PREFIX), {
+    historySize: config.HISTORY_SIZE,
+    historyTtlMs: config.HISTORY_TTL_MS,
+    roomIdleTtlMs: config.ROOM_IDLE_TTL_MS,
+    ackReplicas: config.REDIS_ACK_REPLICAS,
+    ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS
+  }, { hasLocal: () => false }, onError)
+  let connecting: Promise<void> | undefined
+  const isReady = () => cmd.status === 'ready'
+
+  async function ready (): Promise<void> {
+    if (isReady()) return
+    connecting ??= cmd.connect().catch(() => {}) // failures reach onError; ioredis keeps retrying
+    await connecting
+    if (isReady()) return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cmd.off('ready', onReady)
+        reject(new UnavailableError(`redis is ${cmd.status}${lastError === undefined ? '' : `: ${lastError.message}`}`))
+      }, connectTimeoutMs)
+      function onReady () { clearTimeout(timer); resolve() }
+      cmd.once('ready', onReady)
+    })
+  }
+
+  async function publish (stream: string, msg: PublishInput): Promise<Published> {
+    const draft = draftOf(msg, { maxLength: config.CHAT_MAX_LENGTH, maxDataBytes: config.MAX_DATA_BYTES })
+    await ready()
+    return publishedOf(await broker.publish(stream, draft))
+  }
+
+  return {
+    async publish (room, msg) {
+      return await publish(roomOf(room), msg)
+    },
+    async publishToUser (userId, msg) {
+      return await publish(userStreamOf(userId), msg)
+    },
+    async close () {
+      sub.disconnect()
+      if (isReady()) await cmd.quit()
+      else cmd.disconnect()
+    }
+  }
+}
+export { RealtimeError }
