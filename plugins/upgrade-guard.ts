@@ -40,17 +40,23 @@ async function upgradeGuardPlugin (app: FastifyInstance) {
     })
   }
 
-  // mark WebSocket routes so the hook below can tell an upgrade to a plain HTTP route
-  app.addHook('onRoute', (route) => {
-    route.config = { ...route.config, websocket: route.websocket === true }
-  })
-
-  // a plain GET of a WebSocket-only path: 426 says what would work. After the other hooks (auth answers such a
-  // GET with its 401, so a browser can learn why its socket was refused) and the route's schema.
-  app.addHook('preHandler', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-    if (req.ws || req.routeOptions.config?.websocket !== true) { done(); return }
+  // a plain GET of a WebSocket-only path: 426 says what would work. It runs last, after the hooks and the route's
+  // own checks, so a GET that the upgrade would have been refused for gets that refusal (auth's 401, a bad name's
+  // 400): a browser learns over HTTP why its socket was refused, as the client module does after a failed handshake.
+  function upgradeRequired (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
+    if (req.ws) { done(); return }
     reply.code(426).headers({ upgrade: 'websocket', connection: 'Upgrade' })
       .send({ statusCode: 426, error: STATUS_CODES[426], message: `${req.url.split('?')[0]} is a WebSocket endpoint: send a WebSocket upgrade` })
+  }
+
+  // mark WebSocket routes so the hook below can tell an upgrade to a plain HTTP route, and end their route-level
+  // preHandlers with the 426
+  app.addHook('onRoute', (route) => {
+    const websocket = route.websocket === true
+    route.config = { ...route.config, websocket }
+    if (!websocket) return
+    const own = route.preHandler
+    route.preHandler = own === undefined ? [upgradeRequired] : Array.isArray(own) ? [...own, upgradeRequired] : [own, upgradeRequired]
   })
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {

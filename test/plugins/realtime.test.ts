@@ -118,7 +118,11 @@ t.test('every error under the prefix has one shape; a plain GET of a socket path
     ['/rt/rooms/a/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 401],
     ['/rt/rooms/nope', {}, 404],
     ['/rt/ws/echo', {}, 426],
-    ['/rt/ws/chat/lobby', {}, 426]
+    ['/rt/ws/chat/lobby', {}, 426],
+    ['/rt/ws/hub', {}, 426],
+    // what the upgrade would be refused for comes first: the client reads it after a failed handshake
+    ['/rt/ws/hub?name=%01', {}, 400],
+    ['/rt/ws/chat/bad%20room', {}, 400]
   ]
   for (const [path, init, status] of cases) {
     const res = await fetch(`${http}${path}`, init)
