@@ -150,6 +150,18 @@ export class RedisCluster {
     await exited
   }
 
+  /**
+   * Starts a killed node again on its port with its cluster config: it rejoins, as a replica of the master
+   * that took its slots. Waits until every node is ok and every replica linked.
+   */
+  async restart (port: number, timeoutMs = 15_000): Promise<void> {
+    const node = this.nodes.find((n) => n.port === port)
+    if (node === undefined || node.child !== undefined) return
+    const deadline = Date.now() + timeoutMs
+    await this.#spawn(node, deadline)
+    await this.waitOk(Math.max(0, deadline - Date.now()))
+  }
+
   /** Kills every node and removes their files. */
   async stop (): Promise<void> {
     await Promise.all(this.nodes.map(async (n) => await this.kill(n.port)))

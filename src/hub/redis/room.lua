@@ -25,6 +25,9 @@ local NOW = (function ()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end)()
 local ROOM_LIMIT = 'ROOMLIMIT room limit reached'
+-- what room-cluster.lua changes for a Redis Cluster: the first key after room.lua's, and the publish command
+local EXTRA = 10
+local PUB = 'PUBLISH'
 
 local function key_of (room, part)
   return PREFIX .. 'room:{' .. room .. '}:' .. part
@@ -96,6 +99,11 @@ local function touch ()
     redis.call('PEXPIREAT', CIDS, at)
     redis.call('PEXPIREAT', GPOS, at)
   end
+end
+
+-- true when the shared state holds the room (a leave does not bring back a room Redis lost)
+local function room_held ()
+  return redis.call('ZSCORE', ACTIVE, ROOM) ~= false
 end
 
 -- The oldest held message of `room` leaves history (HISTORY_SIZE or the byte budget); returns the bytes it
