@@ -151,14 +151,13 @@ export class RedisCluster {
   }
 
   /**
-   * Starts a killed node again on its port with its cluster config: it rejoins, as a replica of the master
-   * that took its slots. Waits until every node is ok and every replica linked.
+   * Starts killed nodes again on their ports with their cluster config: they rejoin (a master whose slots a
+   * replica took comes back as that replica). Waits until every node is ok and every replica linked.
    */
-  async restart (port: number, timeoutMs = 15_000): Promise<void> {
-    const node = this.nodes.find((n) => n.port === port)
-    if (node === undefined || node.child !== undefined) return
+  async restart (ports: number[], timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    await this.#spawn(node, deadline)
+    const nodes = this.nodes.filter((n) => ports.includes(n.port) && n.child === undefined)
+    await Promise.all(nodes.map(async (n) => await this.#spawn(n, deadline)))
     await this.waitOk(Math.max(0, deadline - Date.now()))
   }
 

@@ -168,6 +168,30 @@ t.test('the hub on a Redis Cluster', async (t) => {
     t.pass('the member in a room on another slot is swept too')
   })
 
+  t.test('subscriber connections killed under traffic: every watched room is subscribed again, the gap filled', async (t) => {
+    const { apps: [a, b] } = await instances(t, 2)
+    const readers = [await joined(t, `${b!.ws}/ws/chat/gap1?name=R1`), await joined(t, `${b!.ws}/ws/chat/gap2?name=R2`)]
+    const send = async (room: string, n: number) => {
+      const res = await a!.app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: `t${n}` }, headers: auth })
+      t.equal(res.statusCode, 201)
+    }
+    for (let n = 1; n <= 30; n++) {
+      // every node's pub/sub connections, mid-stream
+      if (n === 10) {
+        let killed = 0
+        for (const node of cluster.nodes) killed += Number(cluster.cli(node.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub').trim())
+        t.ok(killed >= 2, `${killed} subscriber connections killed`)
+      }
+      await send('gap1', n)
+      await send('gap2', n)
+    }
+    const expected = Array.from({ length: 30 }, (_, i) => i + 1)
+    for (const r of readers) {
+      await r.frames.next((f) => f.type === 'message' && f.seq === 30, 10000)
+      t.same(seqs(r.frames), expected, 'every seq once, in order, across the reconnect')
+    }
+  })
+
   // last: it kills a master (its replica takes over; the old master comes back as its replica)
   t.test('a master killed under acked traffic: a resume gets every acked message or is told', async (t) => {
     const { apps: [a, b] } = await instances(t, 2, { REDIS_ACK_REPLICAS: '1', REDIS_ACK_TIMEOUT_MS: '500' })
@@ -196,7 +220,7 @@ t.test('the hub on a Redis Cluster', async (t) => {
     t.not(now, port, 'a replica holds the room\'s slot')
     t.ok(refused.every((c) => c === 'unavailable'), `${acked.length} acked, ${refused.length} refused, each as unavailable: never a silent drop`)
     // the killed node comes back as the new master's replica: acks (WAIT 1) can be given again
-    await cluster.restart(port)
+    await cluster.restart([port])
     await waitFor(async () => await send('after') === 'ack', 15000)
     const back = await joined(t, `${b!.ws}/ws/chat/${room}?name=Back&since=0&epoch=${String(reader.welcome.epoch)}`)
     if (back.welcome.truncated === true || back.welcome.epoch !== reader.welcome.epoch) {
@@ -207,5 +231,26 @@ t.test('the hub on a Redis Cluster', async (t) => {
       t.same(missing, [], 'every acked message is in the history the resume gets')
     }
     t.pass('the room takes acked messages again')
+  })
+
+  // after the failover: every node down, then back empty (no persistence here)
+  t.test('the whole cluster lost and back: refused while down, a resume is told what was lost', async (t) => {
+    const { apps: [a, b] } = await instances(t, 2)
+    const client = await joined(t, `${a!.ws}/ws/chat/f?name=Client`)
+    client.ws.send(JSON.stringify({ type: 'message', text: 'kept?', cid: 'k1' }))
+    const ack = await client.frames.next('ack')
+    const ports = cluster.nodes.filter((n) => n.child !== undefined).map((n) => n.port)
+    await Promise.all(ports.map(async (p) => await cluster.kill(p)))
+    await waitFor(async () => (await a!.app.inject('/ready')).statusCode === 503)
+    t.match((await a!.app.inject('/ready')).json().reason, /redis/, '/ready says why')
+    client.ws.send(JSON.stringify({ type: 'message', text: 'lost?', cid: 'down-1' }))
+    t.match(await client.frames.next((f) => f.cid === 'down-1'), { type: 'error', code: 'unavailable' }, 'refused, never silently dropped')
+    client.ws.close()
+    await cluster.restart(ports, 20_000)
+    await waitFor(async () => (await a!.app.inject('/ready')).statusCode === 200 && (await b!.app.inject('/ready')).statusCode === 200, 20_000)
+    await waitFor(async () => (await b!.app.inject({ method: 'POST', url: '/rooms/f/messages', payload: { text: 'while you were away' }, headers: auth })).statusCode === 201)
+    const back = await joined(t, `${a!.ws}/ws/chat/f?name=Client&since=${String(ack.seq)}&epoch=${String(ack.epoch)}`)
+    t.ok(back.welcome.truncated === true || back.welcome.epoch !== ack.epoch, 'the cluster lost its data: the client is told (truncated or a new epoch)')
+    t.same((back.welcome.history as Array<{ text: string }>).map((m) => m.text), ['while you were away'])
   })
 })
