@@ -8,6 +8,7 @@ import { Cluster } from 'ioredis'
 import { closed, connect, listen, type Frames } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { RedisCluster, requireCluster } from './cluster-harness.js'
+import { sharedHubCases } from './hub-cases.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -101,24 +102,8 @@ t.test('the hub on a Redis Cluster', async (t) => {
     await waitFor(async () => numsub() === 0)
   })
 
-  t.test('resume on another instance; cid dedupe across instances', async (t) => {
-    const { apps: [a, b] } = await instances(t, 2)
-    const first = await joined(t, `${a!.ws}/ws/chat/r?name=Mover`)
-    first.ws.send(JSON.stringify({ type: 'message', text: 'one', cid: 'same' }))
-    const ack1 = await first.frames.next('ack')
-    first.ws.close()
-    const other = await joined(t, `${b!.ws}/ws/chat/r?name=Other`)
-    other.ws.send('two'); other.ws.send('three')
-    await other.frames.next((f) => f.seq === 3)
-    const back = await joined(t, `${b!.ws}/ws/chat/r?name=Mover&since=${String(ack1.seq)}&epoch=${String(ack1.epoch)}`)
-    t.same((back.welcome.history as Array<{ text: string }>).map((m) => m.text), ['two', 'three'], 'exactly what was missed')
-    t.equal(back.welcome.truncated, undefined)
-    back.ws.send(JSON.stringify({ type: 'message', text: 'one', cid: 'same' }))
-    t.same(await back.frames.next('ack'), ack1, 'the retry on another instance gets the original ack')
-    other.ws.send('four')
-    await other.frames.next((f) => f.text === 'four')
-    t.same(seqs(other.frames), [2, 3, 4], 'the retry was not broadcast')
-  })
+  // resume and dedupe across instances, cids per sender, a user's tabs on two instances: as on one Redis
+  sharedHubCases(t, async (t, n, extra) => (await instances(t, n, extra)).apps)
 
   t.test('room bounds across slots: MAX_ROOMS evicts a room on another master, HISTORY_MAX_BYTES trims the oldest room', async (t) => {
     const { apps: [a, b], prefix } = await instances(t, 2, { MAX_ROOMS: '2', HISTORY_MAX_BYTES: '2048' })
