@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { Broker } from './hub/redis/broker.js'
 import { CLIENT_OPTIONS, Keys } from './hub/redis/client.js'
 import { defineScripts } from './hub/redis/scripts.js'
+import { RoomScripts } from './hub/redis/room-scripts.js'
 import { RealtimeError, draftOf, publishedOf, roomOf, userStreamOf, type PublishInput, type Published } from './hub/publish.js'
 import { configFromOptions } from './config/options.js'
 import { UnavailableError } from './hub/errors.js'
@@ -45,13 +46,18 @@ export function createPublisher (opts: PublisherOptions): Publisher {
   cmd.on('error', onError)
   // the broker's subscriber is never connected: a publisher only writes
   const sub = new Redis(config.REDIS_URL, CLIENT_OPTIONS)
-  const broker = new Broker(cmd, sub, new Keys(config.REDIS_PREFIX), {
+  const keys = new Keys(config.REDIS_PREFIX)
+  // the instances' room bounds too (MAX_ROOMS, HISTORY_MAX_BYTES, ROOM_IDLE_TTL_MS): a publisher's room counts like theirs
+  const options = {
     historySize: config.HISTORY_SIZE,
     historyTtlMs: config.HISTORY_TTL_MS,
     roomIdleTtlMs: config.ROOM_IDLE_TTL_MS,
+    maxRooms: config.MAX_ROOMS,
+    historyMaxBytes: config.HISTORY_MAX_BYTES,
     ackReplicas: config.REDIS_ACK_REPLICAS,
     ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS
-  }, { hasLocal: () => false }, onError)
+  }
+  const broker = new Broker(cmd, sub, keys, options, { hasLocal: () => false }, onError, new RoomScripts(cmd, keys, options, onError))
   let connecting: Promise<void> | undefined
   const isReady = () => cmd.status === 'ready'
 

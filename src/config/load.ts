@@ -39,10 +39,14 @@ export function loadConfig (source: Source): Config {
   if (env.REDIS_URL !== undefined && env.REDIS_SENTINELS !== undefined) {
     throw new ConfigError('invalid REDIS_SENTINELS: set either REDIS_URL or REDIS_SENTINELS, not both')
   }
-  if (env.REDIS_ACK_REPLICAS > 0 && env.REDIS_URL === undefined && env.REDIS_SENTINELS === undefined) {
-    throw new ConfigError(`invalid REDIS_ACK_REPLICAS=${JSON.stringify(source.REDIS_ACK_REPLICAS)}: it needs REDIS_URL or REDIS_SENTINELS`)
+  if (env.REDIS_CLUSTER_NODES !== undefined && (env.REDIS_URL !== undefined || env.REDIS_SENTINELS !== undefined)) {
+    throw new ConfigError(`invalid REDIS_CLUSTER_NODES: set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES, not ${env.REDIS_URL !== undefined ? 'REDIS_URL' : 'REDIS_SENTINELS'} too`)
+  }
+  if (env.REDIS_ACK_REPLICAS > 0 && env.REDIS_URL === undefined && env.REDIS_SENTINELS === undefined && env.REDIS_CLUSTER_NODES === undefined) {
+    throw new ConfigError(`invalid REDIS_ACK_REPLICAS=${JSON.stringify(source.REDIS_ACK_REPLICAS)}: it needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES`)
   }
   if (env.REDIS_SENTINELS !== undefined) parseSentinels(env.REDIS_SENTINELS)
+  if (env.REDIS_CLUSTER_NODES !== undefined) parseHostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES)
   try {
     verificationKey(env) // AUTH_MODE and its keys: a complete, usable set or a refusal naming what is wrong
   } catch (err) {
@@ -58,12 +62,17 @@ export function loadConfig (source: Source): Config {
 
 /** REDIS_SENTINELS (`host:port,host:port`) as ioredis takes them; a port out of range is refused. */
 export function parseSentinels (value: string): Array<{ host: string, port: number }> {
+  return parseHostPorts('REDIS_SENTINELS', value)
+}
+
+/** A `host:port,host:port` setting (REDIS_SENTINELS, REDIS_CLUSTER_NODES); a port out of range is refused. */
+export function parseHostPorts (name: string, value: string): Array<{ host: string, port: number }> {
   const out: Array<{ host: string, port: number }> = []
   for (const item of value.split(',')) {
     const at = item.lastIndexOf(':')
     const port = Number(item.slice(at + 1))
     if (at < 1 || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new ConfigError(`invalid REDIS_SENTINELS=${JSON.stringify(value)}: "${item}" is not host:port`)
+      throw new ConfigError(`invalid ${name}=${JSON.stringify(value)}: "${item}" is not host:port`)
     }
     out.push({ host: item.slice(0, at), port })
   }

@@ -45,6 +45,8 @@ export const EnvSchema = Type.Object({
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'rt:' }),
   // host:port,host:port of Redis Sentinels: the hub follows the master they name (instead of REDIS_URL)
   REDIS_SENTINELS: Type.Optional(Type.String({ pattern: '^[^,:\\s]+:[0-9]{1,5}(,[^,:\\s]+:[0-9]{1,5})*$' })),
+  // host:port,host:port of Redis Cluster nodes (any of them): the hub runs on the Cluster (instead of REDIS_URL)
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^,:\\s]+:[0-9]{1,5}(,[^,:\\s]+:[0-9]{1,5})*$' })),
   REDIS_SENTINEL_NAME: Type.String({ minLength: 1, maxLength: 128, default: 'mymaster' }),
   // an ack waits until this many replicas hold the message (WAIT); 0 = acked once the master has it
   REDIS_ACK_REPLICAS: Type.Integer({ minimum: 0, maximum: 64, default: 0 }),

@@ -150,6 +150,17 @@ export class RedisCluster {
     await exited
   }
 
+  /**
+   * Starts killed nodes again on their ports with their cluster config: they rejoin (a master whose slots a
+   * replica took comes back as that replica). Waits until every node is ok and every replica linked.
+   */
+  async restart (ports: number[], timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    const nodes = this.nodes.filter((n) => ports.includes(n.port) && n.child === undefined)
+    await Promise.all(nodes.map(async (n) => await this.#spawn(n, deadline)))
+    await this.waitOk(Math.max(0, deadline - Date.now()))
+  }
+
   /** Kills every node and removes their files. */
   async stop (): Promise<void> {
     await Promise.all(this.nodes.map(async (n) => await this.kill(n.port)))

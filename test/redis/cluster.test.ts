@@ -5,7 +5,7 @@ import WebSocket from 'ws'
 import { closed, connect, listen, type Frames } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { freePort, RedisServer, requireRedis } from './redis-server.js'
-import { mint } from '../../src/token.js'
+import { sharedHubCases } from './hub-cases.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 
@@ -69,52 +69,7 @@ t.test('redis cluster', async (t) => {
     }
   })
 
-  t.test('resume on another instance; cid dedupe across instances', async (t) => {
-    const { instances: [a, b] } = await cluster(t, redis, 2)
-    const first = await joined(t, `${a!.ws}/ws/chat/r?name=Mover`)
-    first.ws.send(JSON.stringify({ type: 'message', text: 'one', cid: 'same' }))
-    const ack1 = await first.frames.next('ack')
-    first.ws.close()
-    const other = await joined(t, `${b!.ws}/ws/chat/r?name=Other`)
-    other.ws.send('two'); other.ws.send('three')
-    await other.frames.next((f) => f.seq === 3)
-    const back = await joined(t, `${b!.ws}/ws/chat/r?name=Mover&since=${String(ack1.seq)}&epoch=${String(ack1.epoch)}`)
-    t.same((back.welcome.history as Array<{ text: string }>).map((m) => m.text), ['two', 'three'], 'exactly what was missed')
-    t.equal(back.welcome.truncated, undefined)
-    back.ws.send(JSON.stringify({ type: 'message', text: 'one', cid: 'same' }))
-    const ack2 = await back.frames.next('ack')
-    t.same(ack2, ack1, 'the retry on another instance gets the original ack')
-    other.ws.send('four')
-    await other.frames.next((f) => f.text === 'four')
-    t.same(seqs(other.frames), [2, 3, 4], 'the retry was not broadcast')
-  })
-
-  t.test('a cid dedupes per sender: another sender reusing it is stored and broadcast; retries anywhere get the original', async (t) => {
-    const { instances: [a, b] } = await cluster(t, redis, 2)
-    const mallory = await joined(t, `${a!.ws}/ws/chat/k?name=Mallory`)
-    const alice = await joined(t, `${b!.ws}/ws/chat/k?name=Alice`)
-    mallory.ws.send(JSON.stringify({ type: 'message', text: 'first', cid: 'k1' }))
-    const mAck = await mallory.frames.next('ack')
-    alice.ws.send(JSON.stringify({ type: 'message', text: 'mine', cid: 'k1' }))
-    const aAck = await alice.frames.next('ack')
-    t.equal(aAck.seq, Number(mAck.seq) + 1, "Alice's k1 is a new message, not Mallory's")
-    t.match(await mallory.frames.next((f) => f.type === 'message' && f.text === 'mine'), { from: 'Alice', seq: aAck.seq }, 'and broadcast')
-    const held = (await a!.app.inject('/rooms/k/history')).json().messages as Array<{ text: string }>
-    t.same(held.map((m) => m.text), ['first', 'mine'], 'both are in history')
-    const mallory2 = await joined(t, `${b!.ws}/ws/chat/k?name=Mallory`)
-    mallory2.ws.send(JSON.stringify({ type: 'message', text: 'first', cid: 'k1' }))
-    t.same(await mallory2.frames.next('ack'), mAck, "Mallory's retry on another socket and instance gets her original ack")
-    const alice2 = await joined(t, `${b!.ws}/ws/chat/k?name=Alice`)
-    alice2.ws.send(JSON.stringify({ type: 'message', text: 'mine', cid: 'k1' }))
-    t.same(await alice2.frames.next('ack'), aAck, "Alice's retry on another socket gets hers")
-    const http = async (from: string) => (await a!.app.inject({ method: 'POST', url: '/rooms/k/messages', headers: { authorization: `Bearer ${TOKEN}` }, payload: { text: 'api', cid: 'k1', from } })).json()
-    const api = await http('backend')
-    t.match(api, { duplicate: false, seq: Number(aAck.seq) + 1 }, 'an API caller is a sender of its own (its from)')
-    t.match(await http('backend'), { duplicate: true, seq: api.seq, id: api.id })
-    alice.ws.send('marker')
-    await mallory.frames.next((f) => f.text === 'marker')
-    t.same(seqs(mallory.frames), [1, 2, 3, 4], 'no retry was broadcast')
-  })
+  sharedHubCases(t, async (t, n, extra) => (await cluster(t, redis, n, extra)).instances)
 
   t.test('per-room routing: an instance hears a room only while it has members there, and loses nothing around it', async (t) => {
     const { instances: [a, b, idle], prefix } = await cluster(t, redis, 3)
@@ -246,30 +201,6 @@ t.test('redis cluster', async (t) => {
     t.equal((await closed(c.ws))[0], 4003)
     const echo = await connect(t, `${app.ws}/ws/echo`)
     t.equal(echo.ws.readyState, WebSocket.OPEN)
-  })
-  t.test('with auth, a user counts once across tabs on several instances: join on the first, leave after the last', async (t) => {
-    const secret = 'cluster-auth-secret-0123456789abcdef'
-    const { instances: [a, b] } = await cluster(t, redis, 2, { AUTH_MODE: 'jwt', JWT_SECRET: secret })
-    const key = { alg: 'HS256' as const, key: new TextEncoder().encode(secret) }
-    const tok = async (sub: string) => await mint(key, { sub, name: sub.toUpperCase(), ttlSeconds: 600 })
-    const watcher = await joined(t, `${a!.ws}/ws/chat/tabs?token=${await tok('watcher')}`)
-    const tabs = [
-      await joined(t, `${a!.ws}/ws/chat/tabs?token=${await tok('gina')}`),
-      await joined(t, `${a!.ws}/ws/chat/tabs?token=${await tok('gina')}`),
-      await joined(t, `${b!.ws}/ws/chat/tabs?token=${await tok('gina')}`)
-    ]
-    t.match(await watcher.frames.next('join'), { name: 'GINA', userId: 'gina' })
-    t.equal(tabs[2]!.welcome.memberCount, 2, 'three tabs of one user on two instances count once')
-    tabs[0]!.ws.close()
-    tabs[2]!.ws.close()
-    await Promise.all([closed(tabs[0]!.ws), closed(tabs[2]!.ws)])
-    tabs[1]!.ws.send('still here')
-    t.match(await watcher.frames.next('message'), { text: 'still here', userId: 'gina' })
-    t.equal(watcher.frames.all('join').length, 1, 'one join')
-    t.equal(watcher.frames.all('leave').length, 0, 'no leave while a tab is open')
-    t.same((await b!.app.inject({ url: '/rooms/tabs', headers: { authorization: `Bearer ${TOKEN}` } })).json().members.sort(), ['GINA', 'WATCHER'])
-    tabs[1]!.ws.close()
-    t.match(await watcher.frames.next('leave'), { name: 'GINA', userId: 'gina' })
   })
 })
 

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { pageNames } from '../rooms-page.js'
-import { call, roomArgs, roomCap, type Keys, type RoomBounds } from './client.js'
+import { call, roomCap, type Keys, type RoomBounds } from './client.js'
 import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
+import type { RoomScripts } from './room-scripts.js'
 import { cidKey } from '../types.js'
 import type { Backlog, ChatMessage, Draft, HubListener, PresenceEvent, PublishResult, RoomSummary, RoomsPage, SignalEvent } from '../types.js'
 
@@ -62,16 +63,25 @@ export class Broker {
   /** the Redis server last connected to (run_id, master_replid): another one may hold older state */
   #identity: string | undefined
   readonly #onError: (err: Error) => void
+  readonly #scripts: RoomScripts
+  /** a Redis Cluster: sharded pub/sub (SSUBSCRIBE, SPUBLISH) on the room's slot */
+  readonly #cluster: boolean
 
-  constructor (cmd: ScriptedRedis, sub: Redis, keys: Keys, opts: BrokerOptions, rooms: LocalRooms, onError: (err: Error) => void) {
+  constructor (cmd: ScriptedRedis, sub: Redis, keys: Keys, opts: BrokerOptions, rooms: LocalRooms, onError: (err: Error) => void,
+    scripts: RoomScripts) {
     this.#cmd = cmd
     this.#sub = sub
     this.#keys = keys
     this.#opts = opts
     this.#rooms = rooms
     this.#onError = onError
+    this.#scripts = scripts
+    this.#cluster = keys.cluster
     cmd.on('ready', () => { this.#checkIdentity().catch(onError) })
-    sub.on('message', (_channel: string, payload: string) => this.#onEvent(payload))
+    // a Cluster's master failed over (or a node came or went): the rooms this instance remembers are checked
+    // for lost writes, as after a Sentinel failover (the replica promoted may lag)
+    if (this.#cluster) cmd.on('-node', () => { this.#verifyAll().catch(onError) })
+    sub.on(this.#cluster ? 'smessage' : 'message', (_channel: string, payload: string) => this.#onEvent(payload))
     sub.on('ready', () => {
       // ioredis resubscribes by itself (every watched room); after an outage, deliver what was published meanwhile
       if (this.#subscribedOnce) this.#fillGaps().catch(onError)
@@ -96,7 +106,8 @@ export class Broker {
    * has not delivered anything here yet. ioredis subscribes again by itself after a reconnect.
    */
   async watch (room: string): Promise<void> {
-    await call(this.#sub, async () => await this.#sub.subscribe(this.#keys.channel(room)))
+    const channel = this.#keys.channel(room)
+    await call(this.#sub, async () => await (this.#cluster ? this.#sub.ssubscribe(channel) : this.#sub.subscribe(channel)))
   }
 
   /**
@@ -105,7 +116,8 @@ export class Broker {
    */
   unwatch (room: string): void {
     this.#delivered.delete(room)
-    this.#sub.unsubscribe(this.#keys.channel(room)).catch(() => {})
+    const channel = this.#keys.channel(room)
+    ;(this.#cluster ? this.#sub.sunsubscribe(channel) : this.#sub.unsubscribe(channel)).catch(() => {})
   }
 
   async publish (room: string, draft: Draft): Promise<PublishResult> {
@@ -123,6 +135,7 @@ export class Broker {
     const k = this.#keys
     const o = this.#opts
     const seen = this.#seen.get(room)
+    if (this.#cluster) return await this.#publishOnCluster(room, head, tail, draft, seen)
     // room.lua's arguments spelt out (roomArgs would build an array per message)
     const [epoch, raw, dup] = await call(this.#cmd, async () => await this.#cmd.rtPublish(
       k.active, k.idle, k.order, k.roomBytes, k.budget,
@@ -143,6 +156,21 @@ export class Broker {
     return { message, epoch, duplicate: dup === 1 }
   }
 
+  /** publish() on a Cluster: the room's script, its report to global.lua, and the WAIT on the room's master */
+  async #publishOnCluster (room: string, head: string, tail: string, draft: Draft, seen: Seen | undefined): Promise<PublishResult> {
+    const k = this.#keys
+    const o = this.#opts
+    const replicas = o.ackReplicas ?? 0
+    const timeoutMs = o.ackTimeoutMs ?? 1000
+    const [[epoch, raw, dup], acked] = await call(this.#cmd, async () => await this.#scripts.run<[string, string, number]>('rtPublish', room, [],
+      [newEpoch(), head, tail, cidKey(draft) ?? '', o.historySize, k.channel(room), seen?.epoch ?? '', seen?.seq ?? 0],
+      { replicas, timeoutMs }))
+    const message = JSON.parse(raw) as ChatMessage
+    this.#see(room, epoch, message.seq, false)
+    if (acked < replicas) throw new UnavailableError(`redis: ${acked} of ${replicas} replicas confirmed the message in ${timeoutMs} ms`)
+    return { message, epoch, duplicate: dup === 1 }
+  }
+
   async backlog (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog> {
     let [roomEpoch, seq, raws] = await this.#read(room)
     const seen = this.#seen.get(room)
@@ -152,7 +180,8 @@ export class Broker {
       ;[roomEpoch, seq, raws] = await this.#read(room)
     }
     this.#see(room, roomEpoch, Number(seq), false)
-    if (this.#rooms.hasLocal(room) && this.#sub.status === 'ready') {
+    // (a Cluster's sharded subscriber has a connection per master, which a PING here would not go through)
+    if (!this.#cluster && this.#rooms.hasLocal(room) && this.#sub.status === 'ready') {
       // a message published before this read may still be on its way on the subscriber connection and would
       // reach a member after the welcome that already holds it: Redis answers this PING on that connection
       // after everything it published there, so it arrives first and the join's queue drops it
@@ -179,13 +208,13 @@ export class Broker {
   }
 
   async #read (room: string): Promise<[epoch: string, seq: string, raws: string[]]> {
-    return await call(this.#cmd, async () => await this.#cmd.rtBacklog(...roomArgs(this.#keys, this.#opts, room, [], [newEpoch()])))
+    return (await call(this.#cmd, async () => await this.#scripts.run<[string, string, string[]]>('rtBacklog', room, [], [newEpoch()])))[0]
   }
 
   /** Gives `room` a new epoch if its seq in Redis is below `seen` in the same epoch (reepoch.lua). */
   async #verify (room: string, seen: { epoch: string, seq: number }): Promise<void> {
-    const [epoch, seq] = await call(this.#cmd, async () => await this.#cmd.rtReepoch(
-      ...roomArgs(this.#keys, this.#opts, room, [], [newEpoch(), seen.epoch, seen.seq])))
+    const [[epoch, seq]] = await call(this.#cmd, async () => await this.#scripts.run<[string | null, number]>('rtReepoch', room, [],
+      [newEpoch(), seen.epoch, seen.seq]))
     if (epoch !== null && epoch !== seen.epoch) this.#seen.set(room, { epoch, seq, heard: 0 })
   }
 
@@ -217,12 +246,22 @@ export class Broker {
    * instance that does not remember it publishes on top of the lost seqs.
    */
   async #checkIdentity (): Promise<void> {
+    if (this.#cluster) {
+      // each master has its own identity, and INFO goes to any node: after a reconnect every remembered room is checked
+      if (this.#identity !== undefined) await this.#verifyAll()
+      this.#identity = 'cluster'
+      return
+    }
     const server = await this.#cmd.info('server')
     const replication = await this.#cmd.info('replication')
     const identity = `${infoField(server, 'run_id')}/${infoField(replication, 'master_replid')}`
     const changed = this.#identity !== undefined && this.#identity !== identity
     this.#identity = identity
     if (!changed) return
+    await this.#verifyAll()
+  }
+
+  async #verifyAll (): Promise<void> {
     for (const [room, seen] of [...this.#seen]) await this.#verify(room, { epoch: seen.epoch, seq: seen.seq })
   }
 
@@ -266,6 +305,7 @@ export class Broker {
   async #summaries (names: string[]): Promise<Array<RoomSummary | undefined>> {
     if (names.length === 0) return []
     const keys = this.#keys
+    if (this.#cluster) return await this.#summariesOnCluster(names)
     const pipe = this.#cmd.pipeline()
     for (const room of names) pipe.hmget(keys.room(room, 'meta'), 'epoch', 'seq').hlen(keys.room(room, 'members'))
     const replies = await call(this.#cmd, async () => await pipe.exec())
@@ -286,14 +326,28 @@ export class Broker {
     return out
   }
 
+  /** #summaries on a Cluster: rooms are in different slots, so no one pipeline; one call per room, together */
+  async #summariesOnCluster (names: string[]): Promise<Array<RoomSummary | undefined>> {
+    const keys = this.#keys
+    return await call(this.#cmd, async () => await Promise.all(names.map(async (room): Promise<RoomSummary | undefined> => {
+      const [epoch, seq] = await this.#cmd.hmget(keys.room(room, 'meta'), 'epoch', 'seq')
+      if (epoch === null || epoch === undefined) return undefined
+      return { room, members: await this.#cmd.hlen(keys.room(room, 'members')), seq: Number(seq ?? 0), epoch }
+    })))
+  }
+
   /** Sends a presence event to the instances with members in the room. */
   async announce (ev: PresenceEvent): Promise<void> {
-    await this.#cmd.publish(this.#keys.channel(ev.room), `p${JSON.stringify(ev)}`)
+    const channel = this.#keys.channel(ev.room)
+    const payload = `p${JSON.stringify(ev)}`
+    await (this.#cluster ? this.#cmd.spublish(channel, payload) : this.#cmd.publish(channel, payload))
   }
 
   /** Sends a signal to the instances with members in the room (`s<room>\n<key>\n<frame JSON>`); history is not touched. */
   async signal (ev: SignalEvent): Promise<void> {
-    await call(this.#cmd, async () => await this.#cmd.publish(this.#keys.channel(ev.room), `s${ev.room}\n${ev.key}\n${ev.raw}`))
+    const channel = this.#keys.channel(ev.room)
+    const payload = `s${ev.room}\n${ev.key}\n${ev.raw}`
+    await call(this.#cmd, async () => await (this.#cluster ? this.#cmd.spublish(channel, payload) : this.#cmd.publish(channel, payload)))
   }
 
   #onEvent (payload: string): void {

@@ -1,5 +1,5 @@
 // What the broker and presence share: the key layout, the connection settings and how a failed command is told.
-import { ReplyError, type Redis, type RedisOptions } from 'ioredis'
+import { ReplyError, type RedisOptions } from 'ioredis'
 import { RoomLimitError, UnavailableError } from '../errors.js'
 
 /** Every key and channel, under one prefix (REDIS_PREFIX), so deployments can share one Redis. */
@@ -17,13 +17,18 @@ export class Keys {
   /** set of the instance ids with a heartbeat */
   readonly instances: string
 
-  constructor (readonly prefix: string) {
-    this.active = `${prefix}rooms:active`
-    this.idle = `${prefix}rooms:idle`
-    this.order = `${prefix}hist:order`
-    this.roomBytes = `${prefix}hist:rooms`
-    this.budget = `${prefix}hist:budget`
-    this.instances = `${prefix}instances`
+  /** what every key not of one room starts with: on a Cluster, one hash tag puts them all in one slot */
+  readonly #global: string
+
+  /** `cluster`: a Redis Cluster (global keys under the `{rt-global}` hash tag, instance sets per room) */
+  constructor (readonly prefix: string, readonly cluster = false) {
+    const g = this.#global = cluster ? `${prefix}{rt-global}:` : prefix
+    this.active = `${g}rooms:active`
+    this.idle = `${g}rooms:idle`
+    this.order = `${g}hist:order`
+    this.roomBytes = `${g}hist:rooms`
+    this.budget = `${g}hist:budget`
+    this.instances = `${g}instances`
   }
 
   /** meta {epoch, seq}, hist, cids, gpos (global positions of hist's messages), members, refs */
@@ -41,12 +46,20 @@ export class Keys {
 
   /** an instance's liveness key (PX the presence TTL) */
   inst (id: string): string {
-    return `${this.prefix}inst:${id}`
+    return `${this.#global}inst:${id}`
   }
 
-  /** the `room\nkey` entries an instance registered */
-  instMembers (id: string): string {
-    return `${this.prefix}inst:${id}:members`
+  /**
+   * the `room\nkey` entries an instance registered: one set per instance, or on a Cluster one per instance and
+   * room (in the room's slot, so join.lua and leave.lua touch only that slot) listed in `instRooms`
+   */
+  instMembers (id: string, room: string): string {
+    return this.cluster ? `${this.prefix}room:{${room}}:inst:${id}` : `${this.prefix}inst:${id}:members`
+  }
+
+  /** Cluster: the rooms in which an instance registered members */
+  instRooms (id: string): string {
+    return `${this.#global}inst:${id}:rooms`
   }
 }
 
@@ -75,7 +88,8 @@ export function roomCap (bounds: RoomBounds, room: string): number {
  * the prefix, the room and the bounds, then `args`. `room` '' names no room (prune.lua).
  */
 export function roomArgs (k: Keys, bounds: RoomBounds, room: string, keys: string[] = [], args: Arg[] = []): Arg[] {
-  const out: Arg[] = [k.active, k.idle, k.order, k.roomBytes, k.budget]
+  // a Cluster's scripts (room-cluster.lua) name no shared key: those are in another slot
+  const out: Arg[] = k.cluster ? [] : [k.active, k.idle, k.order, k.roomBytes, k.budget]
   if (room !== '') {
     out.push(k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'))
   }
@@ -95,7 +109,7 @@ export const CLIENT_OPTIONS: RedisOptions = {
 }
 
 /** Runs a command; an outage becomes UnavailableError, a reply error (a bug) surfaces as itself. */
-export async function call<T> (redis: Redis, fn: () => Promise<T>): Promise<T> {
+export async function call<T> (redis: { status: string }, fn: () => Promise<T>): Promise<T> {
   if (redis.status !== 'ready') throw new UnavailableError(`redis is ${redis.status}`)
   try {
     return await fn()

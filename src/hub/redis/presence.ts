@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { ReplyError } from 'ioredis'
 import { call, roomArgs, type Keys, type RoomBounds } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
+import type { RoomScripts } from './room-scripts.js'
 import type { Member, PresenceEvent } from '../types.js'
 
 export interface PresenceOptions extends RoomBounds {
@@ -39,10 +40,12 @@ export class Presence {
   readonly #watching = new Map<string, Promise<void>>()
   readonly #watch: RoomWatch
   #beat: NodeJS.Timeout | undefined
+  readonly #scripts: RoomScripts
 
   constructor (cmd: ScriptedRedis, keys: Keys, opts: PresenceOptions, announce: (ev: PresenceEvent) => Promise<void>,
-    onError: (err: Error) => void, watch: RoomWatch) {
+    onError: (err: Error) => void, watch: RoomWatch, scripts: RoomScripts) {
     this.#cmd = cmd
+    this.#scripts = scripts
     this.#watch = watch
     this.#keys = keys
     this.#opts = opts
@@ -117,6 +120,8 @@ export class Presence {
     if (mine === undefined || --mine.refs > 0) return
     this.#forget(room, member.key)
     const [value, count] = await call(this.#cmd, async () => await this.#unregister(this.instanceId, room, member.key))
+    // the instance's room list stays bounded by the rooms it serves (a join meanwhile put the room back in #local)
+    if (this.#keys.cluster && !this.#local.has(room)) await this.#cmd.srem(this.#keys.instRooms(this.instanceId), room).catch(() => {})
     if (value !== null && count < (this.#opts.presenceMaxMembers ?? Infinity)) await this.#event('leave', room, memberFrom(member.key, value))
   }
 
@@ -144,19 +149,26 @@ export class Presence {
     }
     // rooms whose keys expired stop counting toward MAX_ROOMS and HISTORY_MAX_BYTES even when nothing else
     // happens; every instance's beat does it (it is idempotent and costs O(1) when nothing expired)
-    if ((this.#opts.roomIdleTtlMs ?? 0) > 0) await this.#cmd.rtPrune(...roomArgs(keys, this.#opts, '', [], [PRUNE_PER_BEAT]))
+    if ((this.#opts.roomIdleTtlMs ?? 0) > 0) {
+      if (keys.cluster) await this.#scripts.prune(PRUNE_PER_BEAT)
+      else await this.#cmd.rtPrune(...roomArgs(keys, this.#opts, '', [], [PRUNE_PER_BEAT]))
+    }
   }
 
   /** Removes every member an instance registered; only the caller whose script removed a member publishes its leave. */
   async #sweep (id: string): Promise<void> {
     const keys = this.#keys
-    const entries = await this.#cmd.smembers(keys.instMembers(id))
-    for (const entry of entries) {
-      const [room, key] = entry.split('\n') as [string, string]
-      const [value] = await this.#unregister(id, room, key)
-      if (value !== null) await this.#event('leave', room, memberFrom(key, value))
+    // on a Cluster an instance's entries are in one set per room (the room's slot), listed in instRooms
+    const sets = keys.cluster ? (await this.#cmd.smembers(keys.instRooms(id))).map((room) => keys.instMembers(id, room)) : [keys.instMembers(id, '')]
+    for (const set of sets) {
+      for (const entry of await this.#cmd.smembers(set)) {
+        const [room, key] = entry.split('\n') as [string, string]
+        const [value] = await this.#unregister(id, room, key)
+        if (value !== null) await this.#event('leave', room, memberFrom(key, value))
+      }
     }
-    await this.#cmd.multi().del(keys.instMembers(id)).srem(keys.instances, id).exec()
+    if (keys.cluster) await this.#cmd.multi().del(keys.instRooms(id)).srem(keys.instances, id).exec()
+    else await this.#cmd.multi().del(keys.instMembers(id, '')).srem(keys.instances, id).exec()
   }
 
   /** After Redis came back (maybe empty), put this instance's members back (a no-op for those still there). */
@@ -178,15 +190,17 @@ export class Presence {
   async #register (room: string, key: string, name: string, userId: string | undefined): Promise<[number, number]> {
     const value = JSON.stringify(userId === undefined ? { name, inst: this.instanceId } : { name, userId, inst: this.instanceId })
     const keys = this.#keys
-    return await this.#cmd.rtJoin(...roomArgs(keys, this.#opts, room,
-      [keys.room(room, 'refs'), keys.instMembers(this.instanceId)], [key, value, `${room}\n${key}`]))
+    // listed before the join: a crash between the two leaves a room whose sweep finds nothing, never a member no sweep finds
+    if (keys.cluster) await this.#cmd.sadd(keys.instRooms(this.instanceId), room)
+    return (await this.#scripts.run<[number, number]>('rtJoin', room,
+      [keys.room(room, 'refs'), keys.instMembers(this.instanceId, room)], [key, value, `${room}\n${key}`]))[0]
   }
 
   /** Removes instance `id`'s registration of `key` in `room` (leave.lua). */
   async #unregister (id: string, room: string, key: string): Promise<[value: string | null, count: number]> {
     const keys = this.#keys
-    return await this.#cmd.rtLeave(...roomArgs(keys, this.#opts, room,
-      [keys.room(room, 'refs'), keys.instMembers(id)], [key, `${room}\n${key}`]))
+    return (await this.#scripts.run<[string | null, number]>('rtLeave', room,
+      [keys.room(room, 'refs'), keys.instMembers(id, room)], [key, `${room}\n${key}`]))[0]
   }
 
   #forget (room: string, key: string): void {

@@ -35,5 +35,5 @@ if size > 0 then
 end
 -- after the writes: the idle clock's PEXPIREAT needs the keys to exist
 touch()
-redis.call('PUBLISH', ARGV[11], 'm' .. epoch .. '\n' .. msg)
+redis.call(PUB, ARGV[11], 'm' .. epoch .. '\n' .. msg)
 return {epoch, msg, 0}

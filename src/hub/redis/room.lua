@@ -13,8 +13,8 @@
 --   hist:budget   hash {bytes: all rooms' held bytes, gseq: the last gpos given}
 --   room:{r}:gpos list of the gpos of each message in room:{r}:hist, in lockstep with it
 -- Other rooms' keys (an evicted room, the room holding the globally oldest message) are named here from the
--- prefix, not declared: this works on one Redis (and behind Sentinel), not on a Redis Cluster, where those keys
--- live in other slots.
+-- prefix, not declared: this works on one Redis (and behind Sentinel). On a Redis Cluster, where those keys live
+-- in other slots, room-cluster.lua replaces this file (and global.lua keeps the shared keys).
 local ACTIVE, IDLE, ORDER, ROOM_BYTES, BUDGET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local META, HIST, CIDS, GPOS, MEMBERS = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local PREFIX, ROOM = ARGV[1], ARGV[2]
@@ -25,6 +25,9 @@ local NOW = (function ()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end)()
 local ROOM_LIMIT = 'ROOMLIMIT room limit reached'
+-- what room-cluster.lua changes for a Redis Cluster: the first key after room.lua's, and the publish command
+local EXTRA = 10
+local PUB = 'PUBLISH'
 
 local function key_of (room, part)
   return PREFIX .. 'room:{' .. room .. '}:' .. part
@@ -96,6 +99,11 @@ local function touch ()
     redis.call('PEXPIREAT', CIDS, at)
     redis.call('PEXPIREAT', GPOS, at)
   end
+end
+
+-- true when the shared state holds the room (a leave does not bring back a room Redis lost)
+local function room_held ()
+  return redis.call('ZSCORE', ACTIVE, ROOM) ~= false
 end
 
 -- The oldest held message of `room` leaves history (HISTORY_SIZE or the byte budget); returns the bytes it

@@ -16,6 +16,10 @@ export type ScriptedRedis = Redis & {
   rtLeave (...args: Args): Promise<[value: string | null, count: number]>
   rtReepoch (...args: Args): Promise<[epoch: string | null, seq: number]>
   rtPrune (...args: Args): Promise<number>
+  /** Cluster only (defineClusterScripts): the room bounds' shared state, and the calls it asks of other rooms */
+  rtGlobal (...args: Args): Promise<unknown>
+  rtDrop (...args: Args): Promise<unknown>
+  rtTrim (...args: Args): Promise<unknown>
 }
 
 /** the keys every script that uses room.lua starts with: 5 shared (room sets, byte budget), 5 of the room */
@@ -40,6 +44,24 @@ export function scriptSource (file: string): string {
   } catch (err) {
     throw new Error(`redis hub: cannot read its Lua script ${path} (npm run build copies src/hub/redis/*.lua)`, { cause: err })
   }
+}
+
+/**
+ * The same scripts for a Redis Cluster: room-cluster.lua instead of room.lua (only the room's 5 keys, no shared
+ * ones: those are in another slot), each reply wrapped with what global.lua needs (see room-cluster.lua), and
+ * global.lua, drop.lua, trim.lua. `redis` is an ioredis Cluster (the command surface used is the same).
+ */
+export function defineClusterScripts (redis: Redis): ScriptedRedis {
+  const room = scriptSource('room-cluster.lua')
+  const wrapped = (file: string) => `${room}\nreturn global_reply((function ()\n${scriptSource(file)}\nend)())`
+  for (const [name, { file, keys, room: usesRoom }] of Object.entries(SCRIPTS)) {
+    if (name === 'rtPrune') continue // global.lua's prune op
+    redis.defineCommand(name, usesRoom === true ? { numberOfKeys: keys - 5, lua: wrapped(file) } : { numberOfKeys: keys, lua: scriptSource(file) })
+  }
+  redis.defineCommand('rtDrop', { numberOfKeys: 5, lua: wrapped('drop.lua') })
+  redis.defineCommand('rtTrim', { numberOfKeys: 5, lua: wrapped('trim.lua') })
+  redis.defineCommand('rtGlobal', { numberOfKeys: 5, lua: scriptSource('global.lua') })
+  return redis as ScriptedRedis
 }
 
 export function defineScripts (redis: Redis): ScriptedRedis {

@@ -1,8 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { Broker } from './broker.js'
 import { CLIENT_OPTIONS, Keys } from './client.js'
 import { Presence } from './presence.js'
-import { defineScripts, type ScriptedRedis } from './scripts.js'
+import { defineClusterScripts, defineScripts, type ScriptedRedis } from './scripts.js'
+import { RoomScripts } from './room-scripts.js'
 import type { Backlog, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage, SignalEvent } from '../types.js'
 
 export interface RedisStoreOptions {
@@ -11,6 +12,8 @@ export interface RedisStoreOptions {
   /** Sentinels that name the master (`sentinelName`): the connections follow a failover */
   sentinels?: Array<{ host: string, port: number }>
   sentinelName?: string
+  /** instead of `url`/`sentinels`: the nodes of a Redis Cluster (any of them; the others are discovered) */
+  clusterNodes?: Array<{ host: string, port: number }>
   /** acks wait until this many replicas hold the message (WAIT); 0 = once the master has it */
   ackReplicas?: number
   ackTimeoutMs?: number
@@ -45,17 +48,22 @@ export class RedisStore implements HubStore {
 
   constructor (opts: RedisStoreOptions) {
     const onError = (err: Error) => opts.onError?.(err)
-    const keys = new Keys(opts.prefix)
-    this.#cmd = defineScripts(connection(opts, CLIENT_OPTIONS))
+    const keys = new Keys(opts.prefix, opts.clusterNodes !== undefined)
+    this.#cmd = opts.clusterNodes === undefined
+      ? defineScripts(connection(opts, CLIENT_OPTIONS))
+      : defineClusterScripts(clusterConnection(opts.clusterNodes, false))
     // the subscriber queues its SUBSCRIBE until it is connected: it sends nothing else
-    this.#sub = connection(opts, { ...CLIENT_OPTIONS, enableOfflineQueue: true })
+    this.#sub = opts.clusterNodes === undefined
+      ? connection(opts, { ...CLIENT_OPTIONS, enableOfflineQueue: true })
+      : clusterConnection(opts.clusterNodes, true)
+    const scripts = new RoomScripts(this.#cmd, keys, opts, onError)
     this.#cmd.on('error', onError)
     this.#sub.on('error', onError)
     this.#presence = new Presence(this.#cmd, keys, opts, async (ev) => await this.#broker.announce(ev), onError, {
       watch: async (room) => await this.#broker.watch(room),
       unwatch: (room) => this.#broker.unwatch(room)
-    })
-    this.#broker = new Broker(this.#cmd, this.#sub, keys, opts, this.#presence, onError)
+    }, scripts)
+    this.#broker = new Broker(this.#cmd, this.#sub, keys, opts, this.#presence, onError, scripts)
   }
 
   get instanceId (): string {
@@ -138,4 +146,20 @@ function connection (opts: RedisStoreOptions, options: RedisOptions): Redis {
     // asked again at every reconnect, so a failover is followed without a restart
     sentinelRetryStrategy: (times) => Math.min(100 * times, 1000)
   })
+}
+
+/**
+ * A Redis Cluster client: commands (no offline queue, as on one Redis), or the sharded subscriber (SSUBSCRIBE
+ * on each room's master, queued until connected). Typed as Redis: the commands the hub sends are the same on
+ * both, and a Cluster routes each to the master of its key's slot.
+ */
+function clusterConnection (nodes: Array<{ host: string, port: number }>, subscriber: boolean): Redis {
+  const cluster = new Cluster(nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: subscriber,
+    shardedSubscribers: subscriber,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+    redisOptions: { maxRetriesPerRequest: 1 }
+  })
+  return cluster as unknown as Redis
 }

@@ -1,0 +1,9 @@
+-- Cluster: global.lua evicted this room (MAX_ROOMS): its state goes, unless a member joined meanwhile.
+-- KEYS, ARGV[1..5]: room-cluster.lua's
+-- Returns 1 when the room was dropped
+if redis.call('EXISTS', MEMBERS) == 1 then
+  touch()
+  return 0
+end
+drop_room(ROOM)
+return 1
