@@ -9,6 +9,7 @@ import { closed, connect, listen, type Frames } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { RedisCluster, requireCluster } from './cluster-harness.js'
 import { sharedHubCases } from './hub-cases.js'
+import { PROTOCOL_SETTINGS, protocolCases } from './protocol-cases.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -44,6 +45,12 @@ t.test('the hub on a Redis Cluster', async (t) => {
     }
     return { apps: out, prefix }
   }
+
+  // the multi-room protocol (data messages, signals on the sharded channel, personal streams), as on one Redis
+  protocolCases(t, async (t) => {
+    const { apps: [a, b] } = await instances(t, 2, PROTOCOL_SETTINGS)
+    return [a!, b!] as const
+  })
 
   t.test('cross-instance delivery, presence, HTTP publish and the listing, each once', async (t) => {
     const { apps: [a, b] } = await instances(t, 2)
