@@ -10,6 +10,7 @@ import { startServer } from '../server-process.js'
 import { RedisCluster, requireCluster } from './cluster-harness.js'
 import { sharedHubCases } from './hub-cases.js'
 import { PROTOCOL_SETTINGS, protocolCases } from './protocol-cases.js'
+import { storeCases } from './store-cases.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -111,6 +112,13 @@ t.test('the hub on a Redis Cluster', async (t) => {
 
   // resume and dedupe across instances, cids per sender, a user's tabs on two instances: as on one Redis
   sharedHubCases(t, async (t, n, extra) => (await instances(t, n, extra)).apps)
+
+  // reads make no key, the listing never reads history, idle rooms expire: as on one Redis (store.test.ts)
+  storeCases(t, {
+    settings: { REDIS_CLUSTER_NODES: cluster.spec },
+    cluster: true,
+    client: () => new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { clusterRetryStrategy: () => 100 })
+  })
 
   t.test('room bounds across slots: MAX_ROOMS evicts a room on another master, HISTORY_MAX_BYTES trims the oldest room', async (t) => {
     const { apps: [a, b], prefix } = await instances(t, 2, { MAX_ROOMS: '2', HISTORY_MAX_BYTES: '2048' })
@@ -226,7 +234,7 @@ t.test('the hub on a Redis Cluster', async (t) => {
   })
 
   // after the failover: every node down, then back empty (no persistence here)
-  t.test('the whole cluster lost and back: refused while down, a resume is told what was lost', async (t) => {
+  t.test('the whole cluster lost and back: refused while down, a resume is told what was lost; an app started while it is down becomes ready', async (t) => {
     const { apps: [a, b] } = await instances(t, 2)
     const client = await joined(t, `${a!.ws}/ws/chat/f?name=Client`)
     client.ws.send(JSON.stringify({ type: 'message', text: 'kept?', cid: 'k1' }))
@@ -238,11 +246,29 @@ t.test('the hub on a Redis Cluster', async (t) => {
     client.ws.send(JSON.stringify({ type: 'message', text: 'lost?', cid: 'down-1' }))
     t.match(await client.frames.next((f) => f.cid === 'down-1'), { type: 'error', code: 'unavailable' }, 'refused, never silently dropped')
     client.ws.close()
+    // down at start: a process started while every node is stopped starts, says why it is not ready, refuses chat
+    // (one kill and restart of the whole cluster serves both: a second in a row may not come back in time)
+    const late = await listen(t, { REDIS_CLUSTER_NODES: cluster.spec, REDIS_PREFIX: `z${randomBytes(3).toString('hex')}:`, API_TOKEN: TOKEN })
+    const notReady = await late.app.inject('/ready')
+    t.equal(notReady.statusCode, 503, 'started with the cluster down: not ready')
+    t.match(notReady.json().reason, /redis/, 'and says why')
+    t.equal((await late.app.inject('/health')).statusCode, 200, 'the process is up')
+    t.match((await late.app.inject('/metrics')).body, /^rt_backplane_up 0$/m, 'the backplane state is a metric')
+    const refusedChat = await connect(t, `${late.ws}/ws/chat/z?name=Z`)
+    t.equal((await closed(refusedChat.ws))[0], 4003, 'chat refused while the cluster is down')
     await cluster.restart(ports, 20_000)
     await waitFor(async () => (await a!.app.inject('/ready')).statusCode === 200 && (await b!.app.inject('/ready')).statusCode === 200, 20_000)
     await waitFor(async () => (await b!.app.inject({ method: 'POST', url: '/rooms/f/messages', payload: { text: 'while you were away' }, headers: auth })).statusCode === 201)
     const back = await joined(t, `${a!.ws}/ws/chat/f?name=Client&since=${String(ack.seq)}&epoch=${String(ack.epoch)}`)
     t.ok(back.welcome.truncated === true || back.welcome.epoch !== ack.epoch, 'the cluster lost its data: the client is told (truncated or a new epoch)')
     t.same((back.welcome.history as Array<{ text: string }>).map((m) => m.text), ['while you were away'])
+    // the app started while the cluster was down: ready once the nodes are up, then publishes and holds
+    await waitFor(async () => (await late.app.inject('/ready')).statusCode === 200, 20_000)
+    t.match((await late.app.inject('/metrics')).body, /^rt_backplane_up 1$/m)
+    const res = await late.app.inject({ method: 'POST', url: '/rooms/z/messages', payload: { text: 'up' }, headers: auth })
+    t.equal(res.statusCode, 201, 'publishes once the cluster is up')
+    t.match((await late.app.inject('/rooms/z/history')).json(), { seq: 1, messages: [{ text: 'up', seq: 1 }] }, 'and holds the message')
+    const member = await joined(t, `${late.ws}/ws/chat/z?name=Z`)
+    t.equal(member.welcome.seq, 1, 'chat is open again')
   })
 })
