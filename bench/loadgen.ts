@@ -8,6 +8,7 @@ import { echoTask } from './scenarios/echo.js'
 import { fanoutTask } from './scenarios/fanout.js'
 import { handshakeTask } from './scenarios/handshake.js'
 import { holdTask } from './scenarios/hold.js'
+import { hubIdleTask } from './scenarios/hub-idle.js'
 import { idleTask } from './scenarios/idle.js'
 import { timeTask } from './scenarios/time.js'
 
@@ -18,6 +19,7 @@ async function run (req: Request): Promise<Window[]> {
     case 'fanout': return await fanoutTask(target, task)
     case 'time': return await timeTask(target, task)
     case 'idle': return await idleTask(target, task)
+    case 'hub-idle': return await hubIdleTask(target, task)
     case 'handshake': return await handshakeTask(target, task)
     case 'hold': return await holdTask(target, task)
     case 'cross': return await crossTask(target, task)

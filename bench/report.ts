@@ -105,6 +105,7 @@ export function goals (rows: Row[]): Goal[] {
     add(`${idle}: heap + external memory/socket vs bare ws`, ratio(held(ours), held(ws)), '<= 1.2x', (v) => v <= 1.2,
       `${held(ours) ?? '-'} B vs ${held(ws) ?? '-'} B; RSS/socket ${rss(ours)} vs ${rss(ws)} (reported, not decided on)`)
   }
+  out.push(...hubGoals(rows, labels, add))
   out.push(...deflateGoals(rows))
   out.push(...metricsGoals(rows))
   out.push(...clusterGoals(rows))
@@ -175,6 +176,44 @@ function metricsGoals (rows: Row[]): Goal[] {
       target: judged ? '<= 1.05x (no measurable share)' : 'reported',
       met: x === undefined || !judged ? null : x <= 1.05,
       note: `${on.serverCpuUs} vs ${off.serverCpuUs} µs`
+    })
+  }
+  return out
+}
+
+/**
+ * The /ws/hub scenarios: CPU per delivery to sockets in many rooms against bare ws's hub (both windows held
+ * to 1.0x), and what one more subscription holds on an idle socket (an absolute goal; the memory per socket
+ * against bare ws's is reported beside it).
+ */
+function hubGoals (rows: Row[], labels: string[], add: (goal: string, v: number | undefined, target: string, ok: (v: number) => boolean, note?: string) => void): Goal[] {
+  const out: Goal[] = []
+  const perMember = rows.find((r) => r.label.startsWith('hub fill '))?.extra?.roomsPerMember ?? '-'
+  for (const l of labels.filter((x) => x.startsWith('hub fanout '))) {
+    add(`${l}: CPU/delivery vs bare ws (${perMember} rooms per socket)`,
+      ratio(find(rows, 'ours', l)?.serverCpuUs, find(rows, 'bare ws', l)?.serverCpuUs), '<= 1.0x', (v) => v <= 1.0)
+  }
+  const failed = rows.find((r) => r.server === 'ours' && r.label.startsWith('hub fill ') && r.error !== undefined)
+  if (failed !== undefined) out.push({ goal: `${failed.label}: hub room fill`, value: 'did not finish', target: 'every member subscribed', met: false, note: failed.error })
+  const idle = rows.find((r) => r.server === 'ours' && r.label.startsWith('hub idle ') && r.extra?.heldBytesPerSubscription !== undefined)
+  if (idle !== undefined) {
+    const perSub = Number(idle.extra?.heldBytesPerSubscription)
+    const ws = find(rows, 'bare ws', idle.label)
+    out.push({
+      goal: `${idle.label}: heap + external per subscription`,
+      value: `${perSub} B`,
+      target: '< 200 B',
+      met: perSub < 200,
+      note: `(held with ${idle.extra?.rooms} rooms - held with 1) / ${Number(idle.extra?.rooms) - 1} per socket; heap alone ${idle.extra?.heapBytesPerSubscription} B; bare ws ${ws?.extra?.heldBytesPerSubscription ?? '-'} B`
+    })
+    const held = heldPerSocket(idle)
+    const wsHeld = ws === undefined ? undefined : heldPerSocket(ws)
+    out.push({
+      goal: `${idle.label}: heap + external memory/socket vs bare ws`,
+      value: wsHeld === undefined ? 'n/a' : `${(held / wsHeld).toFixed(2)}x`,
+      target: 'reported',
+      met: null,
+      note: `${held} B vs ${wsHeld ?? '-'} B; RSS/socket ${(Number(idle.extra?.bytesPerSocket) / 1024).toFixed(2)} KB vs ${ws === undefined ? '-' : (Number(ws.extra?.bytesPerSocket) / 1024).toFixed(2)} KB`
     })
   }
   return out

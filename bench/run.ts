@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--servers=ours,ws,sio,ws-heap] [--only=echo,fanout,time,idle,handshake,hold,deflate,metrics,cluster]
+// `npm run bench [-- --quick] [--servers=ours,ws,sio,ws-heap] [--only=echo,fanout,time,idle,handshake,hub-fanout,hub-idle,hold,deflate,metrics,cluster]
 //   [--echo=500x16384,...] [--env=KEY=VALUE ...] [--node-args="--cpu-prof --cpu-prof-dir=DIR"] [--ours-dir=CHECKOUT] [--no-build]
 //   [--report=bench/results/latest.json]`
 // Starts each server in turn (ours built, production settings; the bare ws and Socket.IO references),
@@ -47,6 +47,11 @@ function parseArgs (argv: string[]): Options {
   return opts
 }
 
+/** rooms per socket in the hub scenarios */
+const HUB_ROOMS = 20
+/** the hub scenarios speak /ws/hub: ours and the bare ws reference only */
+const isHub = (group: string) => group.startsWith('hub-')
+
 /** The scenario list, full or quick. Each entry is one loadgen task. */
 function plan (quick: boolean): Array<{ group: string, task: Task }> {
   const warmupMs = quick ? 300 : 500
@@ -61,7 +66,9 @@ function plan (quick: boolean): Array<{ group: string, task: Task }> {
       echo(50, 64),
       { group: 'handshake', task: { kind: 'handshake', concurrency: 32, durationMs: 800 } },
       { group: 'time', task: { kind: 'time', sockets: 2000, durationMs: 1100 } },
-      { group: 'fanout', task: { kind: 'fanout', sizes: [100, 500], oneMs: 600, floodMs: 600, fillTimeoutMs: 8000 } }
+      { group: 'fanout', task: { kind: 'fanout', sizes: [100, 500], oneMs: 600, floodMs: 600, fillTimeoutMs: 8000 } },
+      { group: 'hub-fanout', task: { kind: 'fanout', sizes: [100, 500], oneMs: 600, floodMs: 600, fillTimeoutMs: 15_000, hubRooms: HUB_ROOMS } },
+      { group: 'hub-idle', task: { kind: 'hub-idle', sockets: 2000, rooms: HUB_ROOMS, settleMs: 500 } }
     ]
   }
   return [
@@ -69,7 +76,9 @@ function plan (quick: boolean): Array<{ group: string, task: Task }> {
     echo(50, 64), echo(500, 64), echo(50, 16384), echo(500, 16384),
     { group: 'handshake', task: { kind: 'handshake', concurrency: 64, durationMs: 2000 } },
     { group: 'time', task: { kind: 'time', sockets: 10_000, durationMs: 3100 } },
-    { group: 'fanout', task: { kind: 'fanout', sizes: [100, 1000, 10_000], oneMs: 2000, floodMs: 2000, fillTimeoutMs: 30_000 } }
+    { group: 'fanout', task: { kind: 'fanout', sizes: [100, 1000, 10_000], oneMs: 2000, floodMs: 2000, fillTimeoutMs: 30_000 } },
+    { group: 'hub-fanout', task: { kind: 'fanout', sizes: [100, 1000], oneMs: 2000, floodMs: 2000, fillTimeoutMs: 30_000, hubRooms: HUB_ROOMS } },
+    { group: 'hub-idle', task: { kind: 'hub-idle', sockets: 5000, rooms: HUB_ROOMS, settleMs: 1500 } }
   ]
 }
 
@@ -152,8 +161,13 @@ async function main (): Promise<void> {
   const idle = tasks.filter((t) => t.task.kind === 'idle')
   if (idle.length > 0) await benchAll(opts, opts.servers, idle, opts.env, rows, quietSeconds)
   // retries stop once the main pass has used this much, so the whole run stays under 5 min (quick: 1)
-  const rest = tasks.filter((t) => t.task.kind !== 'idle')
+  const rest = tasks.filter((t) => t.task.kind !== 'idle' && !isHub(t.group))
   if (rest.length > 0) await benchAll(opts, opts.servers, rest, opts.env, rows, quietSeconds, opts.quick ? 12_000 : 110_000)
+  // the /ws/hub scenarios on servers of their own (hub idle's "before" must be a fresh server's)
+  const hubServers = opts.servers.filter((n) => n !== 'sio')
+  if (hubServers.length > 0) {
+    for (const t of tasks.filter((x) => isHub(x.group))) await benchAll(opts, hubServers, [t], opts.env, rows, quietSeconds)
+  }
   if (!opts.quick) await variants(opts, wanted, rows, quietSeconds)
   // instances on one Redis (started by the run): in a full run, or when asked for by name
   if (opts.only?.has('cluster') === true || (opts.only === null && !opts.quick)) await clusterBench(opts, rows)

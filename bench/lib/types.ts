@@ -16,9 +16,12 @@ export interface Target {
 /** `rounds`: how many times the orchestrator runs the task per server, in mirrored order (A B B A …); the load generator ignores it */
 export type Task =
   | { kind: 'echo', sockets: number, size: number, inflight: number, warmupMs: number, durationMs: number, deflate?: boolean, rounds?: number }
-  | { kind: 'fanout', sizes: number[], oneMs: number, floodMs: number, fillTimeoutMs: number, rounds?: number }
+  // hubRooms: members are /ws/hub sockets, each subscribed to that many rooms, one of them the published one
+  | { kind: 'fanout', sizes: number[], oneMs: number, floodMs: number, fillTimeoutMs: number, rounds?: number, hubRooms?: number }
   | { kind: 'time', sockets: number, durationMs: number }
   | { kind: 'idle', sockets: number, settleMs: number, deflate?: boolean }
+  // /ws/hub sockets read with 1 subscription each, then with `rooms` (bench/scenarios/hub-idle.ts)
+  | { kind: 'hub-idle', sockets: number, rooms: number, settleMs: number }
   | { kind: 'handshake', concurrency: number, durationMs: number }
   | { kind: 'hold', sockets: number, holdMs: number }
   | CrossTask

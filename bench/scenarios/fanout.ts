@@ -1,6 +1,8 @@
 // Fan-out: one chat room filled step by step (the fill's CPU per join includes presence); at each size
 // one message in flight (latency until the last member has it), then a flood that keeps a window of
-// messages outstanding (throughput and CPU per delivery).
+// messages outstanding (throughput and CPU per delivery). With `hubRooms`, the members are /ws/hub sockets,
+// each subscribed to that many rooms (the published one, and rooms it shares with its group of 20), and the
+// sender publishes by frame: the same windows for a socket that is in many rooms.
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { closeAll, type Conn, type FrameHandler, now, openMany, until, wsPath } from '../lib/client.js'
@@ -10,11 +12,26 @@ import type { Target, Task, Window } from '../lib/types.js'
 
 const MSG_TAG = Buffer.from('"type":"message"')
 const SIO_MSG_TAG = Buffer.from('42["message"')
+const SUBSCRIBED_TAG = Buffer.from('"type":"subscribed"')
+/** hub members share their other rooms in groups of this many, so that presence in them stays small */
+const HUB_GROUP = 20
+
+/** One buffer with a hub socket's subscribe frames: `room` first, then its group's other rooms. */
+function subscribeFrames (room: string, index: number, rooms: number): Buffer {
+  const frames: Buffer[] = []
+  for (let k = 0; k < rooms; k++) {
+    const name = k === 0 ? room : `${room}-g${Math.floor(index / HUB_GROUP)}-${k}`
+    frames.push(maskedFrame(OP_TEXT, Buffer.from(JSON.stringify({ type: 'subscribe', ref: k + 1, room: name }))))
+  }
+  return Buffer.concat(frames)
+}
 
 export async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fanout' }>): Promise<Window[]> {
   const windows: Window[] = []
   const room = `bench-${randomBytes(3).toString('hex')}`
   const sio = target.proto === 'sio'
+  const hubRooms = t.hubRooms ?? 0
+  const prefix = hubRooms > 0 ? 'hub ' : ''
   const tag = sio ? SIO_MSG_TAG : MSG_TAG
   const headWant = sio ? SIO_MSG_TAG.length : 32
   // ring of per-message delivery counts and send times: message k is complete when every member has it
@@ -27,8 +44,11 @@ export async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fano
   let presence = 0
   let samples = new Samples()
   const onData: FrameHandler = (c, head, headLen) => {
-    if (head.subarray(0, headLen).indexOf(tag) < 0) {
-      presence++
+    const h = head.subarray(0, headLen)
+    if (h.indexOf(tag) < 0) {
+      // the hub's subscribed replies are counted per socket (in `owed` while the room fills)
+      if (hubRooms > 0 && h.indexOf(SUBSCRIBED_TAG) >= 0) c.owed++
+      else presence++
       return
     }
     deliveries++
@@ -55,7 +75,9 @@ export async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fano
     sent++
     sender.write(maskedFrame(OP_TEXT, Buffer.from(sio
       ? `42["message",{"text":"${text}"}]`
-      : `{"type":"message","text":"${text}"}`)))
+      : hubRooms > 0
+        ? `{"type":"publish","ref":${sent},"room":"${room}","text":"${text}"}`
+        : `{"type":"message","text":"${text}"}`)))
   }
   const settle = async () => {
     await until(() => completed === sent, 10_000)
@@ -66,18 +88,23 @@ export async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fano
     const presence0 = presence
     const start = conns.length
     const fillDeadline = performance.now() + t.fillTimeoutMs
-    const opened = await openMany(target, size - start,
-      (i) => wsPath(target, 'chat', room, `u${start + i}`), 'first-data', fillDeadline, setup)
+    const opened = hubRooms > 0
+      ? await openMany(target, size - start, (i) => `/ws/hub?name=u${start + i}`, 'upgrade', fillDeadline, setup)
+      : await openMany(target, size - start, (i) => wsPath(target, 'chat', room, `u${start + i}`), 'first-data', fillDeadline, setup)
     const added = opened.conns
     const statuses = opened.statuses
     conns.push(...added)
-    // joins still waiting for their welcome at the deadline did not make it either
-    const failed = size - start - added.filter((c) => c.ready).length
+    if (hubRooms > 0) {
+      for (let i = 0; i < added.length; i++) added[i]!.write(subscribeFrames(room, start + i, hubRooms))
+      await until(() => added.every((c) => c.closed || c.owed >= hubRooms), Math.max(0, fillDeadline - performance.now()))
+    }
+    // joins still waiting for their welcome (or a hub socket for a subscribed) at the deadline did not make it either
+    const failed = size - start - added.filter((c) => c.ready && (hubRooms === 0 || c.owed >= hubRooms)).length
     // wait until the presence storm for the joins has been delivered, inside the fill budget
     let quiet = presence
     await until(() => { const q = presence === quiet; quiet = presence; return q }, Math.max(0, fillDeadline - performance.now()), 200)
-    const fill = fillMeter.finish(`fill ${start}->${size}`, 'join', size - start - failed, undefined,
-      { presenceFrames: presence - presence0, members: size })
+    const fill = fillMeter.finish(`${prefix}fill ${start}->${size}`, 'join', size - start - failed, undefined,
+      { presenceFrames: presence - presence0, members: size, ...(hubRooms > 0 ? { roomsPerMember: hubRooms } : {}) })
     if (failed > 0) {
       const refused = Object.keys(statuses).length > 0 ? `, HTTP statuses ${JSON.stringify(statuses)}` : ''
       fill.error = `${failed} of ${size - start} joins not done within the fill budget of ${t.fillTimeoutMs} ms${refused}`
@@ -100,7 +127,7 @@ export async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fano
     sendOne(sender)
     await sleep(t.oneMs)
     one = false
-    let w = meter.finish(`fanout ${size} one`, 'delivery', deliveries, samples, { members: size, messages: completed })
+    let w = meter.finish(`${prefix}fanout ${size} one`, 'delivery', deliveries, samples, { members: size, messages: completed })
     windows.push(w)
     await settle()
 
@@ -120,7 +147,7 @@ export async function fanoutTask (target: Target, t: Extract<Task, { kind: 'fano
     top()
     await sleep(t.floodMs)
     flooding = false
-    w = meter.finish(`fanout ${size} flood`, 'delivery', deliveries, samples, { members: size, messages: completed - c0, window: inFlight })
+    w = meter.finish(`${prefix}fanout ${size} flood`, 'delivery', deliveries, samples, { members: size, messages: completed - c0, window: inFlight })
     windows.push(w)
     afterComplete = null
     if (!await until(() => completed === sent, 15_000)) w.error = `${sent - completed} messages never reached every member`

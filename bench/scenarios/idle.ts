@@ -14,7 +14,7 @@ import type { Target, Task, Window } from '../lib/types.js'
  * survived was scavenged into the old one. Run before the idle baseline and again before the idle
  * reading, so that the RSS difference is what the sockets hold, not where the GC happened to stand.
  */
-async function churn (target: Target, mb: number): Promise<void> {
+export async function churn (target: Target, mb: number): Promise<void> {
   const size = 16384
   const sio = target.proto === 'sio'
   const one = echoFrame(sio, body(size))
@@ -47,6 +47,17 @@ async function churn (target: Target, mb: number): Promise<void> {
   if (!all) throw new Error(`churn: ${back} of ${conns.length * perSocket} echoes came back`)
 }
 
+/** What `sockets` sockets hold between reading `m0` and reading `m`, per socket (RSS, heap, external). */
+export function memoryPerSocket (m0: Collected, m: Collected, sockets: number): Record<string, number> {
+  return {
+    rssBeforeBytes: m0.rss,
+    rssAfterBytes: m.rss,
+    bytesPerSocket: Math.round((m.rss - m0.rss) / sockets),
+    heapBytesPerSocket: Math.round((m.heapUsed - m0.heapUsed) / sockets),
+    externalBytesPerSocket: Math.round((m.external - m0.external) / sockets)
+  }
+}
+
 export async function idleTask (target: Target, t: Extract<Task, { kind: 'idle' }>): Promise<Window[]> {
   const deflate = t.deflate === true
   const suffix = deflate ? ' deflate' : ''
@@ -64,13 +75,7 @@ export async function idleTask (target: Target, t: Extract<Task, { kind: 'idle' 
   const w = meter.finish(`idle ${t.sockets} sockets${suffix}`, 'socket', t.sockets, undefined, {})
   await churn(target, 64)
   await sleep(t.settleMs / 2)
-  const perSocket = (m: Collected) => ({
-    rssBeforeBytes: m0.rss,
-    rssAfterBytes: m.rss,
-    bytesPerSocket: Math.round((m.rss - m0.rss) / t.sockets),
-    heapBytesPerSocket: Math.round((m.heapUsed - m0.heapUsed) / t.sockets),
-    externalBytesPerSocket: Math.round((m.external - m0.external) / t.sockets)
-  })
+  const perSocket = (m: Collected) => memoryPerSocket(m0, m, t.sockets)
   w.extra = perSocket(await collected(target.serverPid, target.memDir))
   w.rate = 0
   const windows = [w]

@@ -42,6 +42,9 @@ server.on('upgrade', (req, socket, head) => {
     const room = path.slice('/ws/chat/'.length)
     const name = url.searchParams.get('name') ?? `guest-${randomBytes(2).toString('hex')}`
     wss.handleUpgrade(req, socket, head, (ws) => onChat(ws, room, name))
+  } else if (path === '/ws/hub') {
+    const name = url.searchParams.get('name') ?? `guest-${randomBytes(2).toString('hex')}`
+    wss.handleUpgrade(req, socket, head, (ws) => onHub(ws, name))
   } else {
     socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
   }
@@ -87,14 +90,33 @@ function broadcast (room: Room, data: string, except?: Member): void {
   }
 }
 
-function onChat (ws: WebSocket, roomName: string, name: string): void {
-  ws.on('error', () => {})
+function roomOf (roomName: string): Room {
   let room = rooms.get(roomName)
   if (room === undefined) {
     room = { members: new Set(), seq: 0, epoch: randomBytes(6).toString('base64url'), history: [] }
     rooms.set(roomName, room)
   }
-  const r = room
+  return room
+}
+
+/** Stores and broadcasts one chat message (serialised once), as the service does. */
+function post (r: Room, roomName: string, from: string, text: string): ChatMessage {
+  const msg: ChatMessage = { type: 'message', id: randomUUID(), room: roomName, seq: ++r.seq, from, text, ts: Date.now() }
+  r.history.push(msg)
+  if (r.history.length > HISTORY_SIZE) r.history.shift()
+  broadcast(r, JSON.stringify(msg))
+  return msg
+}
+
+function leave (r: Room, roomName: string, me: Member): void {
+  r.members.delete(me)
+  if (r.members.size < PRESENCE_MAX) broadcast(r, JSON.stringify({ type: 'leave', room: roomName, name: me.name, ts: Date.now() }))
+  if (r.members.size === 0) rooms.delete(roomName)
+}
+
+function onChat (ws: WebSocket, roomName: string, name: string): void {
+  ws.on('error', () => {})
+  const r = roomOf(roomName)
   const me: Member = { ws, id: randomUUID(), name }
   r.members.add(me)
   // presence (names list and join/leave events) only while the room is small: big rooms stay linear
@@ -137,19 +159,56 @@ function onChat (ws: WebSocket, roomName: string, name: string): void {
       text = frame.text
       cid = frame.cid
     }
-    const msg: ChatMessage = {
-      type: 'message', id: randomUUID(), room: roomName, seq: ++r.seq, from: name, text: text as string, ts: Date.now()
-    }
-    r.history.push(msg)
-    if (r.history.length > HISTORY_SIZE) r.history.shift()
-    broadcast(r, JSON.stringify(msg))
+    const msg = post(r, roomName, name, text as string)
     if (typeof cid === 'string') ws.send(JSON.stringify({ type: 'ack', cid, seq: msg.seq, id: msg.id, epoch: r.epoch }))
   })
-  ws.on('close', () => {
-    r.members.delete(me)
-    if (r.members.size < PRESENCE_MAX) broadcast(r, JSON.stringify({ type: 'leave', room: roomName, name, ts: Date.now() }))
-    if (r.members.size === 0) rooms.delete(roomName)
+  ws.on('close', () => leave(r, roomName, me))
+}
+
+/**
+ * The multi-room socket, only as far as the bench uses it: subscribe (subscribed frame with seq, epoch,
+ * members and history; join presence as in chat) and publish of text (broadcast, then ack). One Member per
+ * socket, in the member set of every room it is subscribed to, as a chat socket is in its one room.
+ */
+function onHub (ws: WebSocket, name: string): void {
+  ws.on('error', () => {})
+  const me: Member = { ws, id: randomUUID(), name }
+  const mine = new Map<string, Room>()
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) return
+    let frame: Record<string, unknown>
+    try {
+      frame = JSON.parse(String(data)) as Record<string, unknown>
+    } catch {
+      frame = {}
+    }
+    const roomName = frame.room
+    if (typeof roomName !== 'string') {
+      ws.send(JSON.stringify({ type: 'error', ref: frame.ref, code: 'invalid', message: 'bad frame' }))
+      return
+    }
+    if (frame.type === 'subscribe' && !mine.has(roomName)) {
+      const r = roomOf(roomName)
+      r.members.add(me)
+      mine.set(roomName, r)
+      const small = r.members.size <= PRESENCE_MAX
+      const names: string[] = []
+      if (small) for (const m of r.members) names.push(m.name)
+      ws.send(JSON.stringify({
+        type: 'subscribed', ref: frame.ref, room: roomName, seq: r.seq, epoch: r.epoch, members: names, memberCount: r.members.size, history: r.history
+      }))
+      if (small) broadcast(r, JSON.stringify({ type: 'join', room: roomName, name, ts: Date.now() }), me)
+      return
+    }
+    const r = mine.get(roomName)
+    if (frame.type === 'publish' && r !== undefined && typeof frame.text === 'string') {
+      const msg = post(r, roomName, name, frame.text)
+      ws.send(JSON.stringify({ type: 'ack', ref: frame.ref, room: roomName, seq: msg.seq, id: msg.id, epoch: r.epoch }))
+      return
+    }
+    ws.send(JSON.stringify({ type: 'error', ref: frame.ref, code: 'invalid', message: 'bad frame' }))
   })
+  ws.on('close', () => { for (const [roomName, r] of mine) leave(r, roomName, me) })
 }
 
 server.listen(PORT, HOST, () => process.stdout.write(`ws-ref listening on ${HOST}:${PORT}\n`))
