@@ -20,7 +20,8 @@ export interface HeartbeatOptions {
 export interface RealtimeSocketOptions {
   backoff?: BackoffOptions
   heartbeat?: HeartbeatOptions
-  binaryType?: BinaryType
+  /** the DOM's BinaryType spelled out, so the shipped types also resolve in a Node host without the DOM lib */
+  binaryType?: 'blob' | 'arraybuffer'
   /** statuses that mean "do not retry" when the handshake is refused */
   refuseStatuses?: number[]
   /** auth token (a JWT): traded for a ticket before every handshake (`ticket`), else sent as `?token=`; see `setToken` */

@@ -1,15 +1,16 @@
 // The package as a user gets it: `npm pack`, the tarball installed into a scratch copy of examples/host-app,
 // the example compiled against the installed types and run. Its own routes and error handler keep working,
-// the plugin serves under /rt, the host's publish reaches a member, close() sends 1001, the publisher reaches
-// a member through a real Redis, and the bin runs from the install.
+// the plugin serves under /rt, the host's publish reaches a member and the typed client, close() sends 1001,
+// the publisher reaches a member through a real Redis, and the bin runs from the install.
 import { execFile, spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, mkdirSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, mkdirSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, posix } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import t from 'tap'
+import WebSocket from 'ws'
 import type { FastifyInstance } from 'fastify'
 import { closed, connect } from '../helper.js'
 import { ROOT } from '../server-process.js'
@@ -34,7 +35,8 @@ async function ensureBuilt (): Promise<void> {
   const marker = join(ROOT, 'dist/plugins/realtime.js')
   // public/js is rebuilt by npm test's pretest and packed from where it is: only the server's sources count
   const sources = Math.max(...['src', 'plugins', 'routes'].map((d) => newest(join(ROOT, d))))
-  if (existsSync(marker) && existsSync(join(ROOT, 'public/js/index.js')) && statSync(marker).mtimeMs >= sources - 60_000) return
+  const client = ['public/js/index.js', 'dist/types/client/index.d.ts'].every((f) => existsSync(join(ROOT, f)))
+  if (existsSync(marker) && client && statSync(marker).mtimeMs >= sources - 60_000) return
   await run('npm', ['run', 'build'], { cwd: ROOT })
 }
 
@@ -58,6 +60,12 @@ async function install (dir: string, tarball: string): Promise<string> {
   }
 }
 
+/** examples/host-app/src/client-check.ts as compiled in the scratch copy */
+interface ClientCheck {
+  watchPrices: (url: string, room: string, onPrice: (usd: number) => void, ws: unknown) => Promise<{ close: () => void }>
+  publishPrice: (client: { close: () => void }, room: string, usd: number) => Promise<{ room: string, seq: number }>
+}
+
 t.test('the packed tarball in a host app of its own', async (t) => {
   const scratch = mkdtempSync(join(tmpdir(), 'rt-package-'))
   t.teardown(() => rmSync(scratch, { recursive: true, force: true }))
@@ -67,6 +75,12 @@ t.test('the packed tarball in a host app of its own', async (t) => {
   const files = packed!.files.map((f) => f.path)
   t.ok(files.includes('dist/plugins/realtime.d.ts') && files.includes('dist/src/publisher.js') && files.includes('dist/src/cli.js'), 'the plugin, its types, the publisher and the bin are in')
   t.ok(files.includes('dist/src/hub/redis/publish.lua') && files.includes('public/js/index.js'), 'so are the lua scripts and the client')
+  t.ok(files.includes('dist/types/client/index.d.ts'), 'the client\'s types')
+  // every relative import of a shipped declaration points at a shipped declaration (the client's reach ../protocol)
+  const unresolved = files.filter((f) => f.endsWith('.d.ts')).flatMap((f) =>
+    [...readFileSync(join(ROOT, f), 'utf8').matchAll(/(?:from|import\() ?'(\.[^']+)\.js'/g)]
+      .map((m) => posix.join(dirname(f), `${m[1]!}.d.ts`)).filter((d) => !files.includes(d)).map((d) => `${f} -> ${d}`))
+  t.same(unresolved, [], 'every import of a shipped .d.ts resolves inside the tarball')
   t.notOk(files.some((f) => f.startsWith('test/') || f.startsWith('bench/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.endsWith('.map')), 'no tests, benches, sources or maps')
 
   const host = join(scratch, 'host')
@@ -101,6 +115,22 @@ t.test('the packed tarball in a host app of its own', async (t) => {
   const announced = await fetch(`${http}/announce/lobby`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'from the host' }) })
   t.equal(announced.status, 201)
   t.match(await member.frames.next('message'), { room: 'lobby', from: 'host', text: 'from the host', seq: 1 }, 'the host\'s publish reaches a member')
+
+  // the typed client from fastify-realtime/client, compiled in the example, on the host's hub
+  const { watchPrices, publishPrice } = await import(join(host, 'dist/client-check.js')) as ClientCheck
+  let wake: () => void = () => {}
+  const prices: number[] = []
+  const client = await watchPrices(`ws://127.0.0.1:${port}/rt/ws/hub`, 'prices', (usd) => { prices.push(usd); wake() }, WebSocket)
+  t.teardown(() => client.close())
+  const priceCount = async (n: number): Promise<void> => { while (prices.length < n) await new Promise<void>((resolve) => { wake = resolve }) }
+  const priced = await fetch(`${http}/prices/prices`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ usd: 42 }) })
+  t.equal(priced.status, 201)
+  await priceCount(1)
+  t.same(prices, [42], 'the host\'s app.realtime.publish reaches the client\'s typed handler')
+  t.match(await publishPrice(client, 'prices', 43), { room: 'prices', seq: 2 }, 'the client\'s publish is acked')
+  await priceCount(2)
+  t.same(prices, [42, 43])
+  client.close() // before the app's close: a 1001 would have it reconnect
 
   if (redis !== undefined) {
     const { createPublisher } = await import(join(host, 'node_modules/fastify-realtime/dist/src/publisher.js')) as typeof import('../../src/publisher.js')

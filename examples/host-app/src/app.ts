@@ -33,5 +33,10 @@ export async function buildHost (config: HostConfig): Promise<FastifyInstance> {
     const published = await app.realtime.publish(req.params.room, { text: req.body.text, from: 'host' })
     return await reply.code(201).send(published)
   })
+  // an application event with data: what src/client-check.ts subscribes to
+  app.post<{ Params: { room: string }, Body: { usd: number } }>('/prices/:room', async (req, reply) => {
+    const published = await app.realtime.publish(req.params.room, { event: 'price', data: { usd: req.body.usd }, from: 'host' })
+    return await reply.code(201).send(published)
+  })
   return app
 }
