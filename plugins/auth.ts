@@ -85,8 +85,8 @@ export class Auth {
   }
 
   /**
-   * `{"type":"refresh","token"}` on an open socket: a valid token for the same user (still allowed into
-   * the socket's room) moves its expiry; anything else leaves the old expiry standing. Never rejects.
+   * `{"type":"refresh","token"}` on an open socket: a valid token for the same user moves its expiry, and its
+   * rooms claim becomes the socket's (`adopt`); anything else leaves the old expiry standing. Never rejects.
    */
   async refresh (conn: Connection, token: unknown, adopt?: (identity: Identity) => void): Promise<Record<string, unknown>> {
     if (this.verifier === null || conn.expiry === undefined) return unauthorized('authentication is off: nothing to refresh')
@@ -94,10 +94,9 @@ export class Auth {
     const result = await this.verifier.verify(token)
     if (!result.ok) return unauthorized(result.reason)
     if (result.identity.userId !== conn.userId) return unauthorized('token is for another user')
-    if (conn.room !== undefined && !roomAllowed(result.identity.rooms, conn.room)) return unauthorized(`token does not allow room ${conn.room}`)
     if (conn.socket.readyState !== OPEN) return unauthorized('socket is closing')
     conn.expiry.set(result.identity.expiresAt)
-    // a hub socket subscribes by frame: later subscriptions follow the new token's rooms claim
+    // the new rooms claim governs the hub's subscriptions from now on (the hub leaves the rooms it no longer allows)
     adopt?.(result.identity)
     return { type: 'refreshed', exp: Math.floor(result.identity.expiresAt / 1000) }
   }

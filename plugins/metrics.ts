@@ -44,7 +44,7 @@ async function metricsPlugin (app: FastifyInstance) {
   }))
   const opened = new Counter({ name: 'rt_connections_opened_total', help: 'WebSocket connections opened', labelNames: ['route'], registers: [register] })
   const closed = new Counter({ name: 'rt_connections_closed_total', help: 'WebSocket connections closed, by route and close code', labelNames: ['route', 'code'], registers: [register] })
-  const serverClosed = new Counter({ name: 'rt_server_closes_total', help: 'Sockets the server ended, by reason (heartbeat timeout, flood, slow consumer, shutdown timeout)', labelNames: ['reason'], registers: [register] })
+  const serverClosed = new Counter({ name: 'rt_server_closes_total', help: 'Sockets the server ended, by reason (heartbeat timeout, flood, slow consumer, token expired, forbidden, admin, shutdown timeout...)', labelNames: ['reason'], registers: [register] })
   const trafficMetric = (name: string, help: string, field: keyof Totals) => new Counter({
     name,
     help,

@@ -38,7 +38,7 @@ export function openHubSocket (app: FastifyInstance, route: Route, socket: WebSo
     session.allowedRooms = req.identity.rooms
     app.auth.watch(conn, req.identity, true)
     session.onRefresh = (token: string, ref: Ref | undefined) => {
-      app.auth.refresh(conn, token, (identity) => { session.allowedRooms = identity.rooms }).then((frame) => {
+      app.auth.refresh(conn, token, (identity) => app.hub.reauthorize(session, identity.rooms)).then((frame) => {
         app.hub.sendTo(session, ref === undefined ? frame : { ...frame, ref })
       }, (err: unknown) => app.registry.fail(conn, err))
     }

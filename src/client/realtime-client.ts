@@ -311,6 +311,8 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
       case 'unsubscribed': {
         const req = this.#take(f.ref)
         if (req?.kind === 'unsubscribe') req.done()
+        // the server left the room itself (a refreshed token no longer allows it): as a refused subscribe
+        else if (f.code !== undefined) this.#dropRoom(f.room, new RealtimeError(f.code, `no longer allowed in ${f.room}`, f.room))
         return
       }
       case 'signal': {
@@ -387,6 +389,16 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
     this.#settle(item, { room: f.room, seq: f.seq, id: f.id ?? '', epoch: f.epoch ?? '', cid: item.cid })
   }
 
+  /** A room the server will not serve: dropped, its handlers told, its publishes still waiting rejected. */
+  #dropRoom (room: string, err: RealtimeError): void {
+    const r = this.#rooms.get(room)
+    if (r === undefined) return
+    this.#rooms.delete(room)
+    r.ready?.reject(err)
+    r.handlers.error?.(err)
+    for (const item of this.#outbox.values()) if (item.room === room) this.#settle(item, err)
+  }
+
   #onError (f: ErrorFrame): void {
     const req = this.#take(f.ref)
     const err = new RealtimeError(f.code, f.message, f.room ?? (req !== undefined && 'room' in req ? req.room : undefined))
@@ -405,12 +417,7 @@ export class RealtimeClient<E extends object = EventMap> extends EventTarget {
       return
     }
     if (req?.kind === 'subscribe') {
-      const r = this.#rooms.get(req.room)
-      if (r === undefined) return
-      this.#rooms.delete(req.room)
-      r.ready?.reject(err)
-      r.handlers.error?.(err)
-      for (const item of this.#outbox.values()) if (item.room === req.room) this.#settle(item, err)
+      this.#dropRoom(req.room, err)
       return
     }
     if (req?.kind === 'unsubscribe') { req.done(); return }

@@ -55,15 +55,21 @@ interface Pending {
 }
 
 /**
- * One socket's subscription to one room: what a room's member set holds. Kept to four fields, since a socket
- * may hold many (MAX_SUBSCRIPTIONS_PER_SOCKET).
+ * A subscribe under way (a join, or a resume of a room already held): the room's frames are held back until
+ * its subscribed (or welcome) frame is out. Exists only until then, so a settled subscription costs no object:
+ * it is one entry in the socket's `subs` and one in its room's member set.
  */
-export class Subscription {
-  /** room frames held back until the subscribed (or welcome) frame is out; null once it is */
-  pending: Pending[] | null = []
-  /** the store has this member in the room (a leave is owed) */
-  joined = false
-  constructor (readonly session: ChatSession, readonly room: string) {}
+class Joining {
+  readonly held: Pending[] = []
+  /** the store has this member in the room: a leave is owed when the subscription is dropped */
+  constructor (public joined: boolean) {}
+}
+
+/** A room's local members, and the room's name held once for all of them (not once per subscription). */
+class RoomMembers extends Set<ChatSession> {
+  constructor (readonly name: string) {
+    super()
+  }
 }
 
 /** One socket's state in the hub: a chat socket (with its URL room) or a hub socket (no room). */
@@ -71,8 +77,10 @@ export class ChatSession {
   /** the client's message budget is kept under this (the user, else the address group) */
   readonly budgetKey: string
   readonly flood: FloodGuard
-  /** rooms this socket is in, by name */
-  readonly subs = new Map<string, Subscription>()
+  /** rooms this socket is subscribed to (or subscribing to) */
+  readonly subs = new Set<string>()
+  /** the subscribes under way, by room; null when none (the fan-out's common case: one field read) */
+  joining: Map<string, Joining> | null = null
   /**
    * chat sockets: every frame is held here until the welcome is out (the welcome comes first); null once it
    * is, and always null on hub sockets
@@ -85,6 +93,8 @@ export class ChatSession {
 
   /** presence identity: the user (several tabs count once) when authenticated, else the connection */
   readonly memberKey: string
+  /** what the store's presence holds for this socket in each of its rooms: one object for all of them */
+  readonly member: Member
   /** the token's `rooms` claim (AUTH_MODE=jwt): the rooms this socket may subscribe to; undefined = any */
   allowedRooms: readonly string[] | undefined
   /** `{"type":"refresh","token"}` from the client; unset when authentication is off */
@@ -98,6 +108,7 @@ export class ChatSession {
     opts: HubOptions
   ) {
     this.memberKey = conn.userId !== undefined ? `u:${conn.userId}` : conn.id
+    this.member = { key: this.memberKey, name, userId: conn.userId }
     this.budgetKey = clientKey(conn.ip, conn.userId, opts.ipv6PrefixBits ?? DEFAULT_IPV6_PREFIX_BITS)
     this.flood = new FloodGuard(opts.ratePerSec)
     this.held = room === undefined ? null : []
@@ -115,7 +126,7 @@ export function userStream (userId: string): string {
  * `message`/`presence`/`signal`; this class serialises each event once per room and fans it out.
  */
 export class Hub {
-  readonly #rooms = new Map<string, Set<Subscription>>()
+  readonly #rooms = new Map<string, RoomMembers>()
   readonly options: HubOptions
   /**
    * Message budgets by client (ChatSession.budgetKey): every socket of a client spends from one bucket,
@@ -161,8 +172,7 @@ export class Hub {
   close (session: ChatSession): void {
     session.closed = true
     clearTimeout(session.slowTimer)
-    for (const sub of session.subs.values()) this.#drop(sub)
-    session.subs.clear()
+    for (const room of session.subs) this.#drop(session, room)
   }
 
   /** One text frame from a client. Never throws. */
@@ -197,6 +207,27 @@ export class Hub {
         return
       case 'signal':
         this.#onSignal(session, frame)
+    }
+  }
+
+  /**
+   * A refreshed token's rooms claim is now the socket's. Each room it no longer allows is left, with an
+   * `unsubscribed` frame carrying code `forbidden` and no ref; a chat socket whose URL room it no longer allows
+   * is closed with 4501, since that room is what the socket is for and reconnecting cannot bring it back.
+   */
+  reauthorize (session: ChatSession, rooms: readonly string[] | undefined): void {
+    session.allowedRooms = rooms
+    if (session.closed) return
+    if (session.room !== undefined && !this.#mayRead(session, session.room)) {
+      session.conn.endedBy = 'forbidden'
+      session.conn.socket.close(CLOSE.FORBIDDEN, CLOSE_REASON[CLOSE.FORBIDDEN])
+      return
+    }
+    for (const room of session.subs) {
+      if (this.#mayRead(session, room)) continue
+      this.#drop(session, room)
+      const out: UnsubscribedFrame = { type: 'unsubscribed', room, code: 'forbidden' }
+      this.#sendJson(session, out)
     }
   }
 
@@ -237,12 +268,12 @@ export class Hub {
       this.#refuse(session, 'forbidden', `not allowed to subscribe to ${room}`, ref, undefined)
       return
     }
-    const sub = session.subs.get(room)
-    if (sub !== undefined && sub.pending !== null) {
+    const held = session.subs.has(room)
+    if (held && session.joining?.has(room) === true) {
       this.#refuse(session, 'invalid', `a subscribe to ${room} is under way`, ref, undefined)
       return
     }
-    if (sub === undefined && session.subs.size >= this.#maxSubs) {
+    if (!held && session.subs.size >= this.#maxSubs) {
       this.#refuse(session, 'too_many_subscriptions', `at most ${this.#maxSubs} subscriptions per socket`, ref, undefined)
       return
     }
@@ -256,44 +287,43 @@ export class Hub {
    * failed). Never rejects.
    */
   async #subscribe (session: ChatSession, room: string, since: number | undefined, epoch: string | undefined, ref: Ref | undefined, welcome: boolean): Promise<boolean> {
-    let sub = session.subs.get(room)
-    const fresh = sub === undefined
-    if (sub === undefined) {
+    const fresh = !session.subs.has(room)
+    if (fresh) {
       let members = this.#rooms.get(room)
       if (members === undefined) {
-        members = new Set()
+        members = new RoomMembers(room)
         this.#rooms.set(room, members)
       } else {
         // the name as the room's members already hold it: one copy per room, not one per subscription
-        room = (members.values().next().value as Subscription).room
+        room = members.name
       }
-      sub = new Subscription(session, room)
-      session.subs.set(room, sub)
-      members.add(sub)
-    } else {
-      sub.pending = []
+      session.subs.add(room)
+      members.add(session)
     }
+    // a resume's member is already in the store
+    const sub = new Joining(!fresh)
+    ;(session.joining ??= new Map()).set(room, sub)
     try {
       let names: string[] = []
       let count = 0
       if (fresh) {
         // a chat socket's URL room was checked before the upgrade
         if (!welcome && !await this.store.canCreate(room)) throw new RoomLimitError('room limit reached')
-        ;({ names, count } = await this.store.join(room, memberOf(session)))
-        sub.joined = true
-        if (session.subs.get(room) !== sub) {
-          // unsubscribed, or the socket closed, during the join
-          this.#leave(sub)
+        ;({ names, count } = await this.store.join(room, session.member))
+        if (session.joining?.get(room) !== sub) {
+          // unsubscribed, or the socket closed, during the join: the leave it could not make yet
+          this.#leave(session, room)
           return !session.closed
         }
+        sub.joined = true
       } else {
-        const state = await this.store.join(room, memberOf(session))
+        const state = await this.store.join(room, session.member)
         names = state.names
         count = state.count
-        await this.store.leave(room, memberOf(session))
+        await this.store.leave(room, session.member)
       }
       const backlog = await this.store.backlog(room, since, epoch)
-      if (session.subs.get(room) !== sub) return !session.closed
+      if (session.joining?.get(room) !== sub) return !session.closed
       let out: WelcomeFrame | SubscribedFrame
       if (welcome) {
         out = { type: 'welcome', id: session.conn.id, name: session.name, room, members: names, memberCount: count, seq: backlog.seq, epoch: backlog.epoch, history: backlog.messages }
@@ -303,8 +333,8 @@ export class Hub {
         if (ref !== undefined) out.ref = ref
       }
       if (backlog.truncated) out.truncated = true
-      const queued = sub.pending ?? []
-      sub.pending = null
+      const queued = sub.held
+      this.#settle(session, room)
       // the welcome first, then whatever was held for the socket meanwhile; then the room's held frames
       const held = welcome ? session.held ?? [] : undefined
       if (welcome) session.held = null
@@ -318,10 +348,7 @@ export class Hub {
       }
       return true
     } catch (err) {
-      if (session.subs.get(room) === sub) {
-        session.subs.delete(room)
-        this.#drop(sub)
-      }
+      if (session.joining?.get(room) === sub) this.#drop(session, room)
       if (welcome) {
         this.#opts.log.error({ err, connId: session.conn.id, room }, 'chat join failed')
         session.held = null
@@ -337,35 +364,42 @@ export class Hub {
   }
 
   #onUnsubscribe (session: ChatSession, room: string, ref: Ref | undefined): void {
-    const sub = session.subs.get(room)
-    if (sub === undefined) {
+    if (!session.subs.has(room)) {
       this.#refuse(session, 'not_subscribed', `not subscribed to ${room}`, ref, undefined)
       return
     }
-    session.subs.delete(room)
-    this.#drop(sub)
+    this.#drop(session, room)
     const out: UnsubscribedFrame = { type: 'unsubscribed', room }
     if (ref !== undefined) out.ref = ref
     this.#sendJson(session, out)
   }
 
-  /** Takes a subscription out of its room's local set, and out of the store's presence once it joined. */
-  #drop (sub: Subscription): void {
-    sub.pending = null
-    const members = this.#rooms.get(sub.room)
-    if (members !== undefined) {
-      members.delete(sub)
-      if (members.size === 0) this.#rooms.delete(sub.room)
-    }
-    this.#leave(sub)
+  /** A subscribe is over: the room's frames go straight to the socket from now on. */
+  #settle (session: ChatSession, room: string): Joining | undefined {
+    const joining = session.joining
+    const sub = joining?.get(room)
+    if (joining === null || sub === undefined) return undefined
+    joining.delete(room)
+    if (joining.size === 0) session.joining = null
+    return sub
   }
 
-  #leave (sub: Subscription): void {
-    if (!sub.joined) return
-    sub.joined = false
-    const { session } = sub
-    this.store.leave(sub.room, memberOf(session)).catch((err: unknown) => {
-      this.#opts.log.error({ err, connId: session.conn.id, room: sub.room }, 'chat leave failed')
+  /**
+   * Takes a subscription out of the socket, out of its room's local set and out of the store's presence once
+   * it joined there (a join still under way leaves when it returns).
+   */
+  #drop (session: ChatSession, room: string): void {
+    session.subs.delete(room)
+    const members = this.#rooms.get(room)
+    if (members !== undefined && members.delete(session) && members.size === 0) this.#rooms.delete(room)
+    const sub = this.#settle(session, room)
+    if (sub === undefined || sub.joined) this.#leave(session, room)
+    if (sub !== undefined) sub.joined = false
+  }
+
+  #leave (session: ChatSession, room: string): void {
+    this.store.leave(room, session.member).catch((err: unknown) => {
+      this.#opts.log.error({ err, connId: session.conn.id, room }, 'chat leave failed')
     })
   }
 
@@ -476,11 +510,17 @@ export class Hub {
     const members = this.#rooms.get(room)
     if (members === undefined) return
     const started = process.hrtime.bigint()
-    for (const sub of members) {
-      const session = sub.session
+    for (const session of members) {
       if (session.memberKey === skipKey) continue
-      if (sub.pending !== null) sub.pending.push({ frame, seq })
-      else this.#deliver(session, frame)
+      const joining = session.joining
+      if (joining !== null) {
+        const sub = joining.get(room)
+        if (sub !== undefined) {
+          sub.held.push({ frame, seq })
+          continue
+        }
+      }
+      this.#deliver(session, frame)
     }
     if (seq > 0) this.events.delivered(members.size, Number(process.hrtime.bigint() - started) / 1e9)
   }
@@ -557,10 +597,6 @@ export class Hub {
     if (session.slowTimer !== undefined) return
     session.slowTimer = closeSlow(session.conn, this.#opts.log)
   }
-}
-
-function memberOf (session: ChatSession): Member {
-  return { key: session.memberKey, name: session.name, userId: session.conn.userId }
 }
 
 function errorFrame (code: ErrorCode, message: string, ref: Ref | undefined, cid: string | undefined): ErrorFrame {

@@ -25,17 +25,23 @@ export interface MemoryStoreOptions {
 /** how often the idle sweep runs at most: a room outlives its idle TTL by up to this */
 const SWEEP_MAX_MS = 60_000
 
-interface PresenceEntry {
-  name: string
-  userId: string | undefined
-  /** sockets holding this presence key (several tabs of one user count once) */
-  refs: number
+/** A presence key held by several sockets (tabs of one user), which count once. */
+class Shared {
+  constructor (readonly member: Member, public refs: number) {}
 }
+
+/**
+ * A room's presence entry: the member as its socket gave it (no object of the store's own, since a socket may
+ * be in many rooms), or a count once a second socket of the same user joins.
+ */
+type Presence = Member | Shared
+
+const memberOf = (entry: Presence): Member => entry instanceof Shared ? entry.member : entry
 
 class RoomState {
   readonly epoch = newEpoch()
   seq = 0
-  readonly members = new Map<string, PresenceEntry>()
+  readonly members = new Map<string, Presence>()
   constructor (readonly history: History, public active: number) {}
 
   get held (): History['held'] {
@@ -158,11 +164,13 @@ export class MemoryStore implements HubStore {
     const state = this.#state(room)
     this.#touch(room, state)
     const entry = state.members.get(member.key)
-    if (entry !== undefined) {
+    if (entry instanceof Shared) {
       entry.refs++
+    } else if (entry !== undefined) {
+      state.members.set(member.key, new Shared(entry, 2))
     } else {
       if (state.members.size === 0) this.#empty--
-      state.members.set(member.key, { name: member.name, userId: member.userId, refs: 1 })
+      state.members.set(member.key, member)
       // presence in a big room would cost O(members) per join, O(members²) to fill it
       if (state.members.size <= this.#presenceMax) this.#emit('join', room, member)
     }
@@ -174,11 +182,14 @@ export class MemoryStore implements HubStore {
     const state = this.#rooms.get(room)
     const entry = state?.members.get(member.key)
     if (state === undefined || entry === undefined) return
-    if (--entry.refs > 0) return
+    if (entry instanceof Shared) {
+      if (--entry.refs === 1) state.members.set(member.key, entry.member)
+      return
+    }
     state.members.delete(member.key)
     if (state.members.size === 0) this.#empty++
     // the name and user the room was told at join, whichever socket of theirs leaves last
-    if (state.members.size < this.#presenceMax) this.#emit('leave', room, { key: member.key, name: entry.name, userId: entry.userId })
+    if (state.members.size < this.#presenceMax) this.#emit('leave', room, entry)
     this.#expire(state)
     if (state.members.size === 0 && state.held.length === 0) this.#drop(room, state)
     // the idle clock starts when the last member leaves
@@ -262,6 +273,6 @@ function summaryOf (room: string, state: RoomState): RoomSummary {
 
 function namesOf (state: RoomState): string[] {
   const names: string[] = []
-  for (const entry of state.members.values()) names.push(entry.name)
+  for (const entry of state.members.values()) names.push(memberOf(entry).name)
   return names
 }

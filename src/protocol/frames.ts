@@ -147,8 +147,11 @@ export type SubscribedFrame = Static<typeof SubscribedSchema>
 export const UnsubscribedSchema = Type.Object({
   type: Type.Literal('unsubscribed'),
   ref,
-  room: RoomName
-}, { title: 'UnsubscribedFrame', description: 'the reply to unsubscribe' })
+  room: RoomName,
+  code: Type.Optional(Type.Literal('forbidden', {
+    description: 'only on an unsubscribe the server made itself, without ref: a token refresh whose rooms claim no longer allows the room'
+  }))
+}, { title: 'UnsubscribedFrame', description: 'the reply to unsubscribe, or (with code, without ref) the server leaving a room the socket may no longer read' })
 export type UnsubscribedFrame = Static<typeof UnsubscribedSchema>
 
 export const AckSchema = Type.Object({

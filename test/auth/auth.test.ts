@@ -143,14 +143,48 @@ t.test('rooms claim: exact names and prefixes; others get 403 before the upgrade
   t.same(rooms.map((r) => r.room).sort(), ['lobby', 'team-', 'team-a'], 'GET /rooms lists only the rooms the token allows')
   t.equal((await app.inject({ url: '/rooms/team-a', headers: { authorization: `Bearer ${tok}` } })).statusCode, 200)
   t.equal((await app.inject({ url: '/rooms/other', headers: { authorization: `Bearer ${tok}` } })).statusCode, 403)
-  // a refresh must still allow the socket's room
-  const lobbyOnly = await connect(t, `${ws}/ws/chat/team-a?token=${tok}`)
-  await lobbyOnly.frames.next('welcome')
-  lobbyOnly.ws.send(JSON.stringify({ type: 'refresh', token: await token('carol', { rooms: ['lobby'] }) }))
-  t.match(await lobbyOnly.frames.next('error'), { code: 'unauthorized', message: 'token does not allow room team-a' })
   const metrics = (await app.inject('/metrics')).body
   t.match(metrics, /rt_upgrade_refusals_total\{reason="room_forbidden"\} 3/, 'refusals counted by reason')
   t.notMatch(metrics, /reason="unauthorized"\} [1-9]/, 'a refused refresh is not a refused chat message')
+})
+
+t.test('a refresh whose rooms claim drops a room: the hub leaves it; a chat socket for it closes with 4501', async (t) => {
+  const { ws, app } = await listen(t, JWT)
+  const tok = await token('carol', { rooms: ['lobby', 'team-*'] })
+  const narrower = await token('carol', { rooms: ['lobby'] })
+  const hub = await connect(t, `${ws}/ws/hub?token=${tok}`)
+  await hub.frames.next('subscribed') // the personal stream
+  for (const [ref, room] of [[1, 'lobby'], [2, 'team-a'], [3, 'team-b']] as const) {
+    hub.ws.send(JSON.stringify({ type: 'subscribe', ref, room }))
+    t.match(await hub.frames.next('subscribed'), { ref, room })
+  }
+  const watcher = await connect(t, `${ws}/ws/hub?token=${await token('dan', { rooms: ['team-*'] })}`)
+  await watcher.frames.next('subscribed')
+  watcher.ws.send(JSON.stringify({ type: 'subscribe', ref: 1, room: 'team-a' }))
+  await watcher.frames.next('subscribed')
+  const chat = await connect(t, `${ws}/ws/chat/team-a?token=${tok}`)
+  await chat.frames.next('welcome')
+
+  hub.ws.send(JSON.stringify({ type: 'refresh', ref: 'r1', token: narrower }))
+  const left = [await hub.frames.next('unsubscribed'), await hub.frames.next('unsubscribed')]
+  t.same(left.map((f) => f.room).sort(), ['team-a', 'team-b'], 'the rooms the new claim drops are left')
+  t.ok(left.every((f) => f.code === 'forbidden' && f.ref === undefined), 'with code forbidden and no ref')
+  t.match(await hub.frames.next('refreshed'), { ref: 'r1' }, 'then the refresh is answered')
+  hub.ws.send(JSON.stringify({ type: 'publish', ref: 4, room: 'team-a', data: 1 }))
+  t.match(await hub.frames.next('error'), { ref: 4, code: 'not_subscribed' })
+  hub.ws.send(JSON.stringify({ type: 'subscribe', ref: 5, room: 'team-a' }))
+  t.match(await hub.frames.next('error'), { ref: 5, code: 'forbidden' }, 'and may not subscribe again')
+  hub.ws.send(JSON.stringify({ type: 'publish', ref: 6, room: 'lobby', data: { still: true } }))
+  t.match(await hub.frames.next('ack'), { ref: 6, room: 'lobby' }, 'the rooms still allowed stay')
+  t.same(await app.hub.store.members('team-b'), [], 'team-b has no member left')
+
+  chat.ws.send(JSON.stringify({ type: 'refresh', token: narrower }))
+  const [code, reason] = await closed(chat.ws, 5000)
+  t.equal(code, 4501, 'a chat socket whose URL room is dropped closes with 4501: do not reconnect')
+  t.equal(reason, 'forbidden')
+  // carol's hub socket left team-a first, but her chat socket was still in it: she leaves once, now
+  t.match(await watcher.frames.next('leave'), { room: 'team-a', userId: 'carol' }, 'the room sees carol leave')
+  t.match((await app.inject('/metrics')).body, /rt_server_closes_total\{reason="forbidden"\} 1/)
 })
 
 t.test('expiry closes with 4002 at exp, after an expiring warning', async (t) => {

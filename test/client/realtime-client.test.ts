@@ -123,6 +123,27 @@ t.test('subscribe from a saved position; a refused subscribe rejects and drops t
   t.equal(last().sent.filter((f) => f.type === 'subscribe' && f.room === 'a').length, 1, 'one subscribe frame')
 })
 
+t.test('the server leaving a room (a refreshed token no longer allows it) drops the room and its waiting publishes', async (t) => {
+  const c = client()
+  const errors: RealtimeError[] = []
+  const a = c.subscribe('a', {})
+  const team = c.subscribe('team', { error: (e) => errors.push(e) })
+  c.connect()
+  last().open()
+  subscribed(last(), 'a', 0, [])
+  subscribed(last(), 'team', 0, [])
+  await Promise.all([a, team])
+  const waiting = c.publish('team', { data: { n: 1 } })
+  last().receive({ type: 'unsubscribed', room: 'team', code: 'forbidden' })
+  await t.rejects(waiting, { name: 'RealtimeError', code: 'forbidden', room: 'team' }, 'its publish still waiting is rejected')
+  t.match(errors, [{ code: 'forbidden', room: 'team' }], "the room's error handler is told")
+  t.same(c.rooms, ['a'], 'the room is dropped')
+  last().serverClose(1001)
+  await waitFor(() => ScriptedWS.all.length === 2)
+  last().open()
+  t.same(last().sent.filter((f) => f.type === 'subscribe').map((f) => f.room), ['a'], 'and not subscribed again after a reconnect')
+})
+
 t.test('publish: settled by its ack, kept across a reconnect with its cid, retried when rate limited', async (t) => {
   const c = client()
   const outbox: number[] = []
