@@ -298,9 +298,12 @@ async function join (name: string, from: { since?: number, epoch?: string } = {}
   const v = viewFor(name)
   show(name)
   paintRooms()
+  // a refused subscribe rejects (the catch below); once subscribed, an error means the server left the room
+  let subscribed = false
   try {
     await hub.subscribe(name, {
       subscribed: (info: RoomInfo) => {
+        subscribed = true
         if (!info.resumed) {
           // its history is appended right after this, in the same task: the next frame shows it
           const start = performance.now()
@@ -322,7 +325,11 @@ async function join (name: string, from: { since?: number, epoch?: string } = {}
         appendOther(v, el('li', 'event', `${f.name} ${f.type === 'join' ? 'joined' : 'left'}`))
       },
       signal: (s) => { if (s.event === 'typing') typingFrom(v, s.from, s.data.on) },
-      error: (err) => announce(`Could not join ${name}: ${err.message}`)
+      error: (err) => {
+        if (!subscribed) return
+        dropView(name)
+        announce(`Removed from ${name}: ${err.message}`)
+      }
     }, from)
   } catch (err) {
     dropView(name)

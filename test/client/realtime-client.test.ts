@@ -133,7 +133,7 @@ t.test('the server leaving a room (a refreshed token no longer allows it) drops 
   subscribed(last(), 'a', 0, [])
   subscribed(last(), 'team', 0, [])
   await Promise.all([a, team])
-  const waiting = c.publish('team', { data: { n: 1 } })
+  const waiting = c.publish('team', { event: 'note', data: { n: 1 } })
   last().receive({ type: 'unsubscribed', room: 'team', code: 'forbidden' })
   await t.rejects(waiting, { name: 'RealtimeError', code: 'forbidden', room: 'team' }, 'its publish still waiting is rejected')
   t.match(errors, [{ code: 'forbidden', room: 'team' }], "the room's error handler is told")
