@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import fp from 'fastify-plugin'
-import websocket from '@fastify/websocket'
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import fastifyStatic from '@fastify/static'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../src/config/schema.js'
@@ -124,6 +124,53 @@ const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
 // the compiled plugin runs from dist/plugins/: public/ is two levels up
 const publicDir = PUBLIC_DIR.includes('/dist/') ? fileURLToPath(new URL('../../public/', import.meta.url)) : PUBLIC_DIR
 
+type WsOptions = NonNullable<WebsocketPluginOptions['options']>
+
+/**
+ * The `ws` server options the plugin's sockets need: its limits, from the settings. The plugin registers
+ * @fastify/websocket with them; a host that registers @fastify/websocket itself (for WebSocket routes of its own)
+ * must pass them, `app.register(websocket, { options: websocketOptions(opts) })` with the same options it gives
+ * the plugin, since there is one ws server per Fastify server.
+ */
+export function websocketOptions (opts: RealtimeOptions = {}): WsOptions {
+  const config = opts.config ?? configFromOptions(opts as Record<string, unknown>, PLUGIN_OPTIONS)
+  return {
+    maxPayload: config.MAX_PAYLOAD_BYTES,
+    // ws 8.23's guards, explicit so they do not change under us: a message in more than 1,024 fragments,
+    // or a frame trickled in more than 1,024 chunks, is refused with 1008 before it can pile up
+    maxFragments: 1024,
+    maxBufferedChunks: 1024,
+    // the registry tracks sockets; ws's own Set would be a second copy of every entry
+    clientTracking: false,
+    // permessage-deflate when PERMESSAGE_DEFLATE is on. ws enforces maxPayload on the inflated size, so a small
+    // compressed frame cannot inflate past MAX_PAYLOAD_BYTES (1009). zlib state is made on a socket's first
+    // compressed message and kept until it closes, so the options keep what can be kept small:
+    // - a threshold: acks, presence and time ticks go uncompressed; deflate's per-message cost buys nothing there
+    // - no context takeover either way: each message stands alone, no history is carried between messages
+    // - a low level and memLevel: most of the default's ratio for a fraction of its CPU and deflate state
+    // No serverMaxWindowBits or clientMaxWindowBits: with either set, ws answers 400 to an offer it cannot
+    // match instead of declining the extension.
+    perMessageDeflate: config.PERMESSAGE_DEFLATE
+      ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true, zlibDeflateOptions: { level: 3, memLevel: 4 } }
+      : false
+  } as WsOptions
+}
+
+/** The options whose difference would lift or change a limit of the plugin's sockets. */
+const GUARDED = ['maxPayload', 'maxFragments', 'maxBufferedChunks', 'perMessageDeflate'] as const
+
+/**
+ * A host that registered @fastify/websocket itself: its ws server serves the plugin's routes too, so it must
+ * hold the plugin's limits. Names every option that differs, rather than letting a larger maxPayload through.
+ */
+function checkHostWebsocket (host: FastifyInstance, wanted: WsOptions): void {
+  const have = (host.websocketServer as unknown as { options: Record<string, unknown> }).options
+  const differ = GUARDED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify((wanted as Record<string, unknown>)[k]))
+  if (differ.length === 0) return
+  throw new Error(`fastify-realtime: @fastify/websocket is already registered with other ${differ.map((k) => `${k} (${JSON.stringify(have[k])}, needs ${JSON.stringify((wanted as Record<string, unknown>)[k])})`).join(', ')}: ` +
+    'register it with { options: websocketOptions(sameOptions) } from fastify-realtime, or let the plugin register it')
+}
+
 /**
  * Everything lives in one encapsulated context under the prefix: hooks (guards, caps, auth, load shedding,
  * security headers), the error handler and the internal decorators touch only the plugin's own routes. The
@@ -133,6 +180,16 @@ async function realtime (host: FastifyInstance, opts: RealtimeOptions & { prefix
   const config = opts.config ?? configFromOptions(opts as Record<string, unknown>, PLUGIN_OPTIONS)
   const prefix = opts.prefix ?? ''
   const api = new Realtime(config, prefix)
+  const wsOptions = websocketOptions({ config })
+  // one ws server per Fastify server: a host's own @fastify/websocket serves the plugin's routes too
+  const hostWebsocket = host.hasDecorator('websocketServer')
+  if (hostWebsocket) checkHostWebsocket(host, wsOptions)
+  else {
+    // registered after the plugin, the host's would be a second ws server answering the same upgrades
+    host.addHook('onReady', async () => {
+      if (host.hasDecorator('websocketServer')) throw new Error('fastify-realtime: register @fastify/websocket before fastify-realtime, with { options: websocketOptions(sameOptions) }')
+    })
+  }
   host.decorate('realtime', api)
 
   await host.register(async function realtimeContext (app: FastifyInstance) {
@@ -142,31 +199,14 @@ async function realtime (host: FastifyInstance, opts: RealtimeOptions & { prefix
 
     await app.register(configPlugin, { config })
     await app.register(securityHeadersPlugin)
-    await app.register(websocket, {
-      options: {
-        maxPayload: config.MAX_PAYLOAD_BYTES,
-        // ws 8.23's guards, explicit so they do not change under us: a message in more than 1,024 fragments,
-        // or a frame trickled in more than 1,024 chunks, is refused with 1008 before it can pile up
-        maxFragments: 1024,
-        maxBufferedChunks: 1024,
-        // the registry tracks sockets; ws's own Set would be a second copy of every entry
-        clientTracking: false,
-        // permessage-deflate when PERMESSAGE_DEFLATE is on. ws enforces maxPayload on the inflated size, so a small
-        // compressed frame cannot inflate past MAX_PAYLOAD_BYTES (1009). zlib state is made on a socket's first
-        // compressed message and kept until it closes, so the options keep what can be kept small:
-        // - a threshold: acks, presence and time ticks go uncompressed; deflate's per-message cost buys nothing there
-        // - no context takeover either way: each message stands alone, no history is carried between messages
-        // - a low level and memLevel: most of the default's ratio for a fraction of its CPU and deflate state
-        // No serverMaxWindowBits or clientMaxWindowBits: with either set, ws answers 400 to an offer it cannot
-        // match instead of declining the extension.
-        perMessageDeflate: config.PERMESSAGE_DEFLATE
-          ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true, zlibDeflateOptions: { level: 3, memLevel: 4 } }
-          : false
-      },
-      // shutdown is the registry plugin's (plugins/registry). The default preClose would also unhook
-      // upgrades, so one arriving while the sockets drain would get a reset instead of the guard's 503.
-      preClose (done: () => void) { done() }
-    })
+    if (!hostWebsocket) {
+      await app.register(websocket, {
+        options: wsOptions,
+        // shutdown is the registry plugin's (plugins/registry). The default preClose would also unhook
+        // upgrades, so one arriving while the sockets drain would get a reset instead of the guard's 503.
+        preClose (done: () => void) { done() }
+      })
+    }
     await app.register(registryPlugin)
     await app.register(lifecyclePlugin)
     await app.register(loadSheddingPlugin) // after websocket's req.ws hook, before every guard

@@ -4,7 +4,8 @@ import { STATUS_CODES } from 'node:http'
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
-import realtime, { RealtimeError, type RealtimeOptions } from '../../plugins/realtime.js'
+import websocket from '@fastify/websocket'
+import realtime, { RealtimeError, websocketOptions, type RealtimeOptions } from '../../plugins/realtime.js'
 import { ConfigError } from '../../src/config/load.js'
 import { mint } from '../../src/token.js'
 import { Frames, closed, connect, upgradeStatus } from '../helper.js'
@@ -151,4 +152,37 @@ t.test('publish takes data with an event; publishToUser reaches every socket of 
 t.test('publishToUser needs authMode jwt', async (t) => {
   const { app } = await host(t)
   await t.rejects(app.realtime.publishToUser('alice', { text: 'hi' }), new RealtimeError(400, 'personal streams need authMode jwt'))
+})
+
+t.test('a host with WebSocket routes of its own shares its @fastify/websocket, registered with websocketOptions', async (t) => {
+  const opts: RealtimeOptions = { maxPayloadBytes: 4096, maxEventLoopDelayMs: 0 }
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket, { options: websocketOptions(opts) })
+  app.get('/host-ws', { websocket: true }, (socket) => { socket.send('host socket') })
+  await app.register(realtime, { prefix: '/rt', ...opts })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const ws = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const own = new WebSocket(`${ws}/host-ws`)
+  t.equal(String((await once(own, 'message'))[0]), 'host socket', "the host's own socket route")
+  own.close()
+  const echo = await connect(t, `${ws}/rt/ws/echo`)
+  const back = once(echo.ws, 'message')
+  echo.ws.send('ping')
+  t.equal(String((await back)[0]), 'ping', "the plugin's routes on the host's ws server")
+  echo.ws.send('x'.repeat(5000))
+  t.equal((await closed(echo.ws, 5000))[0], 1009, "and the plugin's MAX_PAYLOAD_BYTES holds on it")
+})
+
+t.test('a host @fastify/websocket with other limits, or registered after the plugin, is refused, naming why', async (t) => {
+  const loose = Fastify()
+  t.teardown(() => loose.close())
+  await loose.register(websocket, { options: { maxPayload: 100 * 1024 * 1024 } })
+  await t.rejects(loose.register(realtime, { prefix: '/rt' }).ready(), /already registered with other maxPayload \(104857600, needs 65536\).*websocketOptions/)
+
+  const late = Fastify()
+  t.teardown(() => late.close())
+  await late.register(realtime, { prefix: '/rt', maxEventLoopDelayMs: 0 })
+  await late.register(websocket, { options: websocketOptions() })
+  await t.rejects(late.ready(), /register @fastify\/websocket before fastify-realtime/)
 })
