@@ -350,10 +350,14 @@ export class Hub {
     } catch (err) {
       if (session.joining?.get(room) === sub) this.#drop(session, room)
       if (welcome) {
-        this.#opts.log.error({ err, connId: session.conn.id, room }, 'chat join failed')
+        // the room cap checked before the upgrade, then lost to another instance that took the last place: the
+        // same 4003 (come back later), with the reason that says which limit
+        const full = err instanceof RoomLimitError
+        if (full) this.#opts.log.warn({ connId: session.conn.id, room }, 'chat join refused: room limit reached')
+        else this.#opts.log.error({ err, connId: session.conn.id, room }, 'chat join failed')
         session.held = null
-        session.conn.endedBy = 'hub unavailable'
-        session.conn.socket.close(CLOSE.OVERLOADED, CLOSE_REASON[CLOSE.OVERLOADED])
+        session.conn.endedBy = full ? 'room limit' : 'hub unavailable'
+        session.conn.socket.close(CLOSE.OVERLOADED, full ? 'room limit reached' : CLOSE_REASON[CLOSE.OVERLOADED])
         return false
       }
       if (!(err instanceof UnavailableError) && !(err instanceof RoomLimitError)) this.#opts.log.error({ err, connId: session.conn.id, room }, 'subscribe failed')

@@ -178,11 +178,11 @@ t.test('a host @fastify/websocket with other limits, or registered after the plu
   const loose = Fastify()
   t.teardown(() => loose.close())
   await loose.register(websocket, { options: { maxPayload: 100 * 1024 * 1024 } })
-  await t.rejects(loose.register(realtime, { prefix: '/rt' }).ready(), /already registered with other maxPayload \(104857600, needs 65536\).*websocketOptions/)
+  await t.rejects(async () => { await loose.register(realtime, { prefix: '/rt' }) }, /already registered with other maxPayload \(104857600, needs 65536\).*websocketOptions/)
 
   const late = Fastify()
   t.teardown(() => late.close())
   await late.register(realtime, { prefix: '/rt', maxEventLoopDelayMs: 0 })
   await late.register(websocket, { options: websocketOptions() })
-  await t.rejects(late.ready(), /register @fastify\/websocket before fastify-realtime/)
+  await t.rejects(async () => { await late.ready() }, /register @fastify\/websocket before fastify-realtime/)
 })

@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events'
 import t, { type Test } from 'tap'
 import { ChatSession, Hub, type HubOptions } from '../../../src/hub/hub.js'
-import { UnavailableError } from '../../../src/hub/errors.js'
+import { RoomLimitError, UnavailableError } from '../../../src/hub/errors.js'
 import { backlogOf } from '../../../src/hub/history.js'
 import type {
   Backlog, ChatMessage, Draft, HubListener, HubStore, Member, PublishResult, RoomSummary, RoomsPage, SignalEvent
@@ -34,7 +34,8 @@ class FakeStore implements HubStore {
   backlogGate: Promise<void> | undefined
   /** the next publish fails with this */
   failNext: Error | undefined
-  joinFails = false
+  /** the next joins fail with this */
+  joinFails: Error | undefined
   readonly joined: Member[] = []
   readonly left: Member[] = []
 
@@ -61,7 +62,7 @@ class FakeStore implements HubStore {
 
   async join (_room: string, member: Member): Promise<{ names: string[], count: number }> {
     await this.joinGate
-    if (this.joinFails) throw new UnavailableError('down')
+    if (this.joinFails !== undefined) throw this.joinFails
     this.joined.push(member)
     return { names: this.joined.map((m) => m.name), count: this.joined.length }
   }
@@ -425,13 +426,20 @@ t.test('a slow consumer is closed with 4001, then cut off if its close does not 
 
 t.test('a join that fails closes the socket with 4003; a socket gone during the join leaves again', async (t) => {
   const { h, store, session, logs } = hub(t)
-  store.joinFails = true
+  store.joinFails = new UnavailableError('down')
   const { s, socket } = session('Down')
   await h.open(s, undefined, undefined)
   t.same(socket.closes, [[4003, 'hub unavailable']])
   t.same(socket.frames(), [], 'no welcome')
   t.ok(logs.some((l) => l.level === 'error' && l.msg === 'chat join failed'))
-  store.joinFails = false
+  // the room cap passed at the upgrade, then the last place went to another instance before the join
+  store.joinFails = new RoomLimitError('room limit reached')
+  const { s: late, socket: lateSocket } = session('Late')
+  await h.open(late, undefined, undefined)
+  t.same(lateSocket.closes, [[4003, 'room limit reached']], 'the same code, the reason naming the limit')
+  t.equal(late.conn.endedBy, 'room limit')
+  t.ok(logs.some((l) => l.level === 'warn' && l.msg === 'chat join refused: room limit reached'), 'a warning, not an error')
+  store.joinFails = undefined
   const held = gate()
   store.joinGate = held.opened
   const { s: gone, socket: goneSocket } = session('Gone')
