@@ -61,9 +61,16 @@ interface Pending {
  */
 class Joining {
   readonly held: Pending[] = []
+  /**
+   * a subscribe to the same room that came meanwhile, run once this one is over: the personal stream's
+   * subscribe, made at open, races a client that resumes it at once
+   */
+  next: SubscribeRequest | undefined
   /** the store has this member in the room: a leave is owed when the subscription is dropped */
   constructor (public joined: boolean) {}
 }
+
+interface SubscribeRequest { ref: Ref | undefined, room: string, since: number | undefined, epoch: string | undefined }
 
 /** A room's local members, and the room's name held once for all of them (not once per subscription). */
 class RoomMembers extends Set<ChatSession> {
@@ -262,15 +269,18 @@ export class Hub {
     return session.allowedRooms === undefined || roomAllowed(session.allowedRooms, room)
   }
 
-  #onSubscribe (session: ChatSession, frame: { ref: Ref | undefined, room: string, since: number | undefined, epoch: string | undefined }): void {
+  #onSubscribe (session: ChatSession, frame: SubscribeRequest): void {
     const { room, ref } = frame
     if (!this.#mayRead(session, room)) {
       this.#refuse(session, 'forbidden', `not allowed to subscribe to ${room}`, ref, undefined)
       return
     }
     const held = session.subs.has(room)
-    if (held && session.joining?.has(room) === true) {
-      this.#refuse(session, 'invalid', `a subscribe to ${room} is under way`, ref, undefined)
+    const under = held ? session.joining?.get(room) : undefined
+    if (under !== undefined) {
+      // one request waits for the subscribe under way, then runs as a resume with its own since and epoch
+      if (under.next === undefined) under.next = frame
+      else this.#refuse(session, 'invalid', `a subscribe to ${room} is under way`, ref, undefined)
       return
     }
     if (!held && session.subs.size >= this.#maxSubs) {
@@ -313,6 +323,7 @@ export class Hub {
         if (session.joining?.get(room) !== sub) {
           // unsubscribed, or the socket closed, during the join: the leave it could not make yet
           this.#leave(session, room)
+          this.#abandon(session, sub, 'not_subscribed', `unsubscribed from ${room} during the subscribe`)
           return !session.closed
         }
         sub.joined = true
@@ -323,7 +334,10 @@ export class Hub {
         await this.store.leave(room, session.member)
       }
       const backlog = await this.store.backlog(room, since, epoch)
-      if (session.joining?.get(room) !== sub) return !session.closed
+      if (session.joining?.get(room) !== sub) {
+        this.#abandon(session, sub, 'not_subscribed', `unsubscribed from ${room} during the subscribe`)
+        return !session.closed
+      }
       let out: WelcomeFrame | SubscribedFrame
       if (welcome) {
         out = { type: 'welcome', id: session.conn.id, name: session.name, room, members: names, memberCount: count, seq: backlog.seq, epoch: backlog.epoch, history: backlog.messages }
@@ -346,6 +360,7 @@ export class Hub {
         if (session.held !== null) session.held.push(p.frame)
         else this.#sendNow(session, p.frame)
       }
+      if (sub.next !== undefined && !session.closed) this.#onSubscribe(session, sub.next)
       return true
     } catch (err) {
       if (session.joining?.get(room) === sub) this.#drop(session, room)
@@ -363,6 +378,7 @@ export class Hub {
       if (!(err instanceof UnavailableError) && !(err instanceof RoomLimitError)) this.#opts.log.error({ err, connId: session.conn.id, room }, 'subscribe failed')
       const message = err instanceof RoomLimitError ? 'room limit reached: try again later' : 'the hub cannot subscribe right now; retry later'
       this.#refuse(session, 'unavailable', message, ref, undefined)
+      this.#abandon(session, sub, 'unavailable', message)
       return true
     }
   }
@@ -376,6 +392,11 @@ export class Hub {
     const out: UnsubscribedFrame = { type: 'unsubscribed', room }
     if (ref !== undefined) out.ref = ref
     this.#sendJson(session, out)
+  }
+
+  /** A subscribe that did not complete: the request waiting for it gets the refusal too. */
+  #abandon (session: ChatSession, sub: Joining, code: ErrorCode, message: string): void {
+    if (sub.next !== undefined && !session.closed) this.#refuse(session, code, message, sub.next.ref, undefined)
   }
 
   /** A subscribe is over: the room's frames go straight to the socket from now on. */

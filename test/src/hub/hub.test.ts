@@ -8,7 +8,7 @@ import type {
 } from '../../../src/hub/types.js'
 import { framePayload } from '../../../src/protocol/frame.js'
 import { Connection, type SocketLike } from '../../../src/registry/connection.js'
-import { checkFrames, frameProblem } from '../../helper.js'
+import { checkFrames, frameProblem, waitFor } from '../../helper.js'
 
 type Frame = Record<string, unknown>
 
@@ -449,6 +449,28 @@ t.test('a join that fails closes the socket with 4003; a socket gone during the 
   await opening
   t.same(store.left.map((m) => m.name), ['Gone'], 'its join is undone')
   t.same(goneSocket.frames(), [])
+})
+
+t.test('a subscribe that comes while one to the same room is under way waits for it, then resumes', async (t) => {
+  const { h, store } = hub(t)
+  const held = gate()
+  store.joinGate = held.opened
+  const socket = new FakeSocket()
+  const s = new ChatSession(new Connection(socket, { route: 'hub', ip: '127.0.0.1', userAgent: 'test', userId: 'nina' }), undefined, 'Nina', h.options)
+  t.teardown(() => h.close(s))
+  const opening = h.open(s, undefined, undefined) // the personal stream's own subscribe, held in its join
+  // the client resumes its stream at once, with where it was
+  h.receive(s, '{"type":"subscribe","ref":1,"room":"@nina","since":0,"epoch":"E0"}')
+  h.receive(s, '{"type":"subscribe","ref":2,"room":"@nina"}')
+  held.open()
+  await opening
+  await waitFor(() => socket.frames().filter((f) => f.type === 'subscribed').length === 2, 'both subscribed frames')
+  await turn()
+  const frames = socket.frames()
+  t.match(frames.filter((f) => f.type === 'subscribed'), [{ room: '@nina', ref: undefined }, { room: '@nina', ref: 1, truncated: true }],
+    "the server's own first, then the client's, with its own since and epoch (another epoch: truncated)")
+  t.match(frames.filter((f) => f.type === 'error'), [{ ref: 2, code: 'invalid' }], 'one request waits, a third is refused')
+  t.equal(store.joined.length - store.left.length, 1, 'in the store once')
 })
 
 t.test('closing a session leaves the room once and stops deliveries to it', async (t) => {
