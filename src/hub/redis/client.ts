@@ -84,8 +84,8 @@ export function roomCap (bounds: RoomBounds, room: string): number {
 }
 
 /**
- * The arguments of a script built on room.lua (see its header): the shared keys, the room's keys, `keys`, then
- * the prefix, the room and the bounds, then `args`. `room` '' names no room (prune.lua).
+ * The arguments of a script built on room.lua (headers of room.lua and its parts): the shared keys (one Redis
+ * only), the room's keys, `keys`, then the prefix, the room and the bounds, then `args`. `room` '' names no room (prune.lua).
  */
 export function roomArgs (k: Keys, bounds: RoomBounds, room: string, keys: string[] = [], args: Arg[] = []): Arg[] {
   // a Cluster's scripts (room-cluster.lua) name no shared key: those are in another slot

@@ -22,7 +22,7 @@ export type ScriptedRedis = Redis & {
   rtTrim (...args: Args): Promise<unknown>
 }
 
-/** the keys every script that uses room.lua starts with: 5 shared (room sets, byte budget), 5 of the room */
+/** the keys every script built on room.lua starts with on one Redis: 5 shared (room sets, byte budget), 5 of the room */
 export const ROOM_KEYS = 10
 
 /** command name → its file, how many of its arguments are keys, and whether it uses room.lua's functions */
@@ -47,12 +47,12 @@ export function scriptSource (file: string): string {
 }
 
 /**
- * The same scripts for a Redis Cluster: room-cluster.lua instead of room.lua (only the room's 5 keys, no shared
+ * The same scripts for a Redis Cluster: room.lua with room-cluster.lua's part (only the room's 5 keys, no shared
  * ones: those are in another slot), each reply wrapped with what global.lua needs (see room-cluster.lua), and
  * global.lua, drop.lua, trim.lua. `redis` is an ioredis Cluster (the command surface used is the same).
  */
 export function defineClusterScripts (redis: Redis): ScriptedRedis {
-  const room = scriptSource('room-cluster.lua')
+  const room = prelude('room-cluster.lua')
   const wrapped = (file: string) => `${room}\nreturn global_reply((function ()\n${scriptSource(file)}\nend)())`
   for (const [name, { file, keys, room: usesRoom }] of Object.entries(SCRIPTS)) {
     if (name === 'rtPrune') continue // global.lua's prune op
@@ -65,10 +65,17 @@ export function defineClusterScripts (redis: Redis): ScriptedRedis {
 }
 
 export function defineScripts (redis: Redis): ScriptedRedis {
-  // Redis scripts cannot import: the room's shared functions are prepended as text (one EVALSHA body each)
-  const room = scriptSource('room.lua')
+  const room = prelude('room-single.lua')
   for (const [name, { file, keys, room: usesRoom }] of Object.entries(SCRIPTS)) {
     redis.defineCommand(name, { numberOfKeys: keys, lua: usesRoom === true ? `${room}\n${scriptSource(file)}` : scriptSource(file) })
   }
   return redis as ScriptedRedis
+}
+
+/**
+ * What a room script is built on: Redis scripts cannot import, so room.lua's shared functions and the
+ * deployment's part (which sets the keys and hooks room.lua declares) are put before its text (one EVALSHA body each).
+ */
+function prelude (part: string): string {
+  return `${scriptSource('room.lua')}\n${scriptSource(part)}`
 }
