@@ -71,6 +71,8 @@ export interface RoomBounds {
   historyMaxBytes?: number | undefined
   /** ROOM_IDLE_TTL_MS: a room with no members and no activity for this long expires with its history */
   roomIdleTtlMs?: number | undefined
+  /** HISTORY_TTL_MS: a message older than this leaves history, and the byte budget, when its room is read or written */
+  historyTtlMs?: number | undefined
 }
 
 type Arg = string | number
@@ -94,9 +96,18 @@ export function roomArgs (k: Keys, bounds: RoomBounds, room: string, keys: strin
     out.push(k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'))
   }
   for (const key of keys) out.push(key)
-  out.push(k.prefix, room, roomCap(bounds, room), bounds.historyMaxBytes ?? 0, bounds.roomIdleTtlMs ?? 0)
+  out.push(k.prefix, room, roomCap(bounds, room), bounds.historyMaxBytes ?? 0, bounds.roomIdleTtlMs ?? 0, historyCutoff(bounds))
   for (const arg of args) out.push(arg)
   return out
+}
+
+/**
+ * HISTORY_TTL_MS as room.lua takes it: the oldest `ts` a held message may have now, on this instance's clock (the
+ * one the reader's filter uses, expiryCutoff); 0 when history does not expire.
+ */
+export function historyCutoff (bounds: RoomBounds): number {
+  const ttl = bounds.historyTtlMs ?? 0
+  return ttl > 0 ? Date.now() - ttl : 0
 }
 
 /** Both connections: fail fast while disconnected, retry the connection forever in the background. */

@@ -6,7 +6,8 @@
 --   room-cluster.lua  a Redis Cluster: the script touches only its room's slot and reports what changed;
 --                     global.lua applies it to the shared state in a second call (see docs/redis-cluster.md)
 -- The deployment's part names the keys (its header lays them out) and sets the hooks declared below.
---   ARGV: prefix, room, MAX_ROOMS, HISTORY_MAX_BYTES, ROOM_IDLE_TTL_MS (a bound of 0 is off), then the script's own
+--   ARGV: prefix, room, MAX_ROOMS, HISTORY_MAX_BYTES, ROOM_IDLE_TTL_MS, history cutoff (a bound of 0 is off),
+--         then the script's own
 --
 -- A room's keys (room:{r}:..., one hash tag: one slot on a Cluster):
 --   meta     hash {epoch, seq} (and, on a Cluster, bytes: the UTF-8 bytes of its held messages)
@@ -17,6 +18,9 @@
 --   members  hash presence key -> member
 local PREFIX, ROOM = ARGV[1], ARGV[2]
 local MAX_ROOMS, MAX_BYTES, IDLE_TTL = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- HISTORY_TTL_MS: a message whose ts is below this has expired. The caller's clock, like the ts it compares with
+-- (the publisher's) and like the filter every reader applies: what Redis drops is what readers no longer show.
+local CUTOFF = tonumber(ARGV[6])
 -- Redis's clock, not the callers': instances' clocks differ, and expiry (PEXPIREAT) runs on this one
 local NOW = (function ()
   local t = redis.call('TIME')
@@ -104,6 +108,38 @@ local function hold (msg, size)
     n = n - 1
   end
   keep_budget(total)
+end
+
+-- The ts of a held message: the last `,"ts":` in it is the message's own (it follows `data`, which may hold
+-- one; only the userId string comes after it, and a JSON string cannot hold that unescaped).
+local function ts_of (msg)
+  return tonumber(string.match(msg, '.*,"ts":(%d+)'))
+end
+
+-- HISTORY_TTL_MS: the expired messages of `room` leave its history and the budget, oldest first (held in
+-- publish order, so the first one within the TTL ends it). Returns how many left.
+local function expire (room)
+  if CUTOFF <= 0 then return 0 end
+  local hist = key_of(room, 'hist')
+  local n = 0
+  local head = redis.call('LINDEX', hist, 0)
+  while head and (ts_of(head) or CUTOFF) < CUTOFF do
+    pop_oldest(room)
+    n = n + 1
+    head = redis.call('LINDEX', hist, 0)
+  end
+  return n
+end
+
+-- The heartbeat's HISTORY_TTL_MS for the rooms nobody reads: `room` holds the globally oldest message (the
+-- first of hist:order). True when the walk goes on to the next room: expired messages left, or the room held
+-- nothing (its keys expired idle or were deleted: what it still counted goes).
+local function expire_first (room)
+  if redis.call('EXISTS', key_of(room, 'hist')) == 0 then
+    forget_history(room)
+    return true
+  end
+  return expire(room) > 0
 end
 
 -- A new life for the room: the given epoch, seq 0, no held history and no cids.

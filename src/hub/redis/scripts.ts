@@ -15,11 +15,12 @@ export type ScriptedRedis = Redis & {
   rtJoin (...args: Args): Promise<[added: number, count: number]>
   rtLeave (...args: Args): Promise<[value: string | null, count: number]>
   rtReepoch (...args: Args): Promise<[epoch: string | null, seq: number]>
-  rtPrune (...args: Args): Promise<number>
+  rtPrune (...args: Args): Promise<[idle: number, expired: number]>
   /** Cluster only (defineClusterScripts): the room bounds' shared state, and the calls it asks of other rooms */
   rtGlobal (...args: Args): Promise<unknown>
   rtDrop (...args: Args): Promise<unknown>
   rtTrim (...args: Args): Promise<unknown>
+  rtExpire (...args: Args): Promise<unknown>
 }
 
 /** the keys every script built on room.lua starts with on one Redis: 5 shared (room sets, byte budget), 5 of the room */
@@ -29,7 +30,7 @@ export const ROOM_KEYS = 10
 const SCRIPTS: Record<string, { file: string, keys: number, room?: true }> = {
   rtPublish: { file: 'publish.lua', keys: ROOM_KEYS, room: true },
   rtBacklog: { file: 'backlog.lua', keys: ROOM_KEYS, room: true },
-  rtPeek: { file: 'peek.lua', keys: 2 },
+  rtPeek: { file: 'peek.lua', keys: ROOM_KEYS, room: true },
   rtJoin: { file: 'join.lua', keys: ROOM_KEYS + 2, room: true },
   rtLeave: { file: 'leave.lua', keys: ROOM_KEYS + 2, room: true },
   rtReepoch: { file: 'reepoch.lua', keys: ROOM_KEYS, room: true },
@@ -49,7 +50,7 @@ export function scriptSource (file: string): string {
 /**
  * The same scripts for a Redis Cluster: room.lua with room-cluster.lua's part (only the room's 5 keys, no shared
  * ones: those are in another slot), each reply wrapped with what global.lua needs (see room-cluster.lua), and
- * global.lua, drop.lua, trim.lua. `redis` is an ioredis Cluster (the command surface used is the same).
+ * global.lua, drop.lua, trim.lua, expire.lua. `redis` is an ioredis Cluster (the command surface used is the same).
  */
 export function defineClusterScripts (redis: Redis): ScriptedRedis {
   const room = prelude('room-cluster.lua')
@@ -60,6 +61,7 @@ export function defineClusterScripts (redis: Redis): ScriptedRedis {
   }
   redis.defineCommand('rtDrop', { numberOfKeys: 5, lua: wrapped('drop.lua') })
   redis.defineCommand('rtTrim', { numberOfKeys: 5, lua: wrapped('trim.lua') })
+  redis.defineCommand('rtExpire', { numberOfKeys: 5, lua: wrapped('expire.lua') })
   redis.defineCommand('rtGlobal', { numberOfKeys: 5, lua: scriptSource('global.lua') })
   return redis as ScriptedRedis
 }
