@@ -303,6 +303,22 @@ t.test('redis room bounds', async (t) => {
     }
   })
 
+  t.test('an upgraded instance removes the set of every room the versions before the room bounds kept', async (t) => {
+    const prefix = `u${randomBytes(3).toString('hex')}:`
+    const peek = new Redis(redis.url)
+    t.teardown(() => peek.disconnect())
+    // what a deployment of the previous version leaves: every room it ever saw, in one set nothing trims
+    const old: string[] = []
+    for (let i = 0; i < 5000; i++) old.push(`old-${i}`)
+    await peek.sadd(`${prefix}rooms`, ...old)
+    const a = await listen(t, { REDIS_URL: redis.url, REDIS_PREFIX: prefix, API_TOKEN: TOKEN })
+    await waitFor(async () => await peek.exists(`${prefix}rooms`) === 0, 'the old set to be removed')
+    t.equal((await post(a, 'new', 'x')).statusCode, 201)
+    t.same(await peek.zrange(`${prefix}rooms:active`, '0', '-1'), ['new'], 'the room sets of this version are its own')
+    t.same(await roomNames(a), ['new'], 'the listing is this version\'s')
+    t.equal(await peek.exists(`${prefix}rooms`), 0, 'nothing brings the old set back')
+  })
+
   t.test('a publish is one script call', async (t) => {
     const { a, prefix, peek } = await pair(t, redis, { ROOM_IDLE_TTL_MS: '60000' })
     t.equal((await post(a, 'one', 'first')).statusCode, 201)

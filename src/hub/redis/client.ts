@@ -16,6 +16,11 @@ export class Keys {
   readonly budget: string
   /** set of the instance ids with a heartbeat */
   readonly instances: string
+  /**
+   * set of every room ever used, kept by versions before the room bounds (one Redis only; never bounded, never
+   * pruned): nothing reads it now, an upgraded instance removes it (RedisStore)
+   */
+  readonly legacyRooms: string
 
   /** what every key not of one room starts with: on a Cluster, one hash tag puts them all in one slot */
   readonly #global: string
@@ -29,6 +34,7 @@ export class Keys {
     this.roomBytes = `${g}hist:rooms`
     this.budget = `${g}hist:budget`
     this.instances = `${g}instances`
+    this.legacyRooms = `${prefix}rooms`
   }
 
   /** meta {epoch, seq}, hist, cids, gpos (global positions of hist's messages), members, refs */
