@@ -8,6 +8,7 @@ import { Cluster, type Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { build, connect, listen, waitFor } from '../helper.js'
 import { Keys } from '../../src/hub/redis/client.js'
+import { RoomLimitError, UnavailableError } from '../../src/hub/errors.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -97,6 +98,46 @@ export function storeCases (t: Test, mode: StoreMode): void {
     t.notOk(commands.includes('lrange'), 'history was never read')
     t.notOk(commands.includes('evalsha') || commands.includes('eval'), 'no script ran')
     t.ok(commands.includes('hmget'))
+  })
+
+  t.test('MAX_ROOMS raced: two instances pass canCreate for the last place, the join that comes second is a RoomLimitError', async (t) => {
+    const prefix = `r${randomBytes(3).toString('hex')}:`
+    const settings = { ...mode.settings, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, MAX_ROOMS: '1' }
+    const a = await build(t, settings)
+    const b = await build(t, settings)
+    t.ok(await a.hub.store.canCreate('first'), 'one place is free')
+    t.ok(await b.hub.store.canCreate('second'), 'and free for the other instance too')
+    await a.hub.store.join('first', { key: 'ka', name: 'A' })
+    const lost = await b.hub.store.join('second', { key: 'kb', name: 'B' }).then(() => undefined, (err: unknown) => err)
+    t.type(lost, RoomLimitError, 'refused for the room limit, not as an outage')
+    t.notOk(lost instanceof UnavailableError)
+    t.match((lost as Error).message, /room limit reached/)
+    t.same(await b.hub.store.members('first'), ['A'], 'the winner holds the place')
+    t.equal(await b.hub.store.summary('second'), undefined, 'the loser left no room behind')
+    t.equal((await b.inject({ method: 'POST', url: '/rooms/first/messages', payload: { text: 'x' }, headers: auth })).statusCode, 201, 'and its instance still serves held rooms')
+  })
+
+  t.test('MAX_ROOMS raced on a hub socket: the subscribe that loses is refused, room limit reached, and the socket stays', async (t) => {
+    const prefix = `r${randomBytes(3).toString('hex')}:`
+    const settings = { ...mode.settings, REDIS_PREFIX: prefix, MAX_ROOMS: '1' }
+    const a = await listen(t, settings)
+    const b = await listen(t, settings)
+    const store = b.app.hub.store
+    const check = store.canCreate.bind(store)
+    // the other instance takes the last place between this instance's check and its join
+    store.canCreate = async (room: string) => {
+      const free = await check(room)
+      await a.app.hub.store.join('first', { key: 'ka', name: 'A' })
+      return free
+    }
+    const c = await connect(t, `${b.ws}/ws/hub?name=B`)
+    const reply = c.frames.next((f) => f.ref === 1)
+    c.ws.send(JSON.stringify({ type: 'subscribe', room: 'second', ref: 1 }))
+    t.match(await reply, { type: 'error', code: 'unavailable', message: 'room limit reached: try again later', ref: 1 })
+    t.same(await a.app.hub.store.members('first'), ['A'], 'the other instance\'s room holds the place')
+    const again = c.frames.next((f) => f.ref === 2)
+    c.ws.send(JSON.stringify({ type: 'subscribe', room: 'first', ref: 2 }))
+    t.match(await again, { type: 'subscribed', room: 'first', ref: 2 }, 'the socket still works: a held room takes it')
   })
 
   t.test('ROOM_IDLE_TTL_MS: keys expire once no member holds the room; a later resume is truncated', async (t) => {

@@ -267,7 +267,7 @@ export class Broker {
   /**
    * MAX_ROOMS, asked before an upgrade: true when `room` is held, a place is free, or a room without members can
    * be evicted for it. A hint (another instance may take the place meanwhile): the scripts decide. With Redis
-   * down it says yes: the join that follows reports the outage the way every other call does (1013).
+   * down it says yes: the join that follows reports the outage the way every other call does (4003).
    */
   async canCreate (room: string): Promise<boolean> {
     const max = roomCap(this.#opts, room)
