@@ -140,6 +140,45 @@ export function storeCases (t: Test, mode: StoreMode): void {
     t.match(await again, { type: 'subscribed', room: 'first', ref: 2 }, 'the socket still works: a held room takes it')
   })
 
+  t.test('HISTORY_TTL_MS: expired messages leave the byte budget at the next write to their room, or the heartbeat', async (t) => {
+    const TTL = 300
+    const run = async (beat: string) => {
+      const prefix = `e${randomBytes(3).toString('hex')}:`
+      const app = await build(t, { ...mode.settings, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, HISTORY_TTL_MS: String(TTL), PRESENCE_TTL_MS: beat })
+      const layout = new Keys(prefix, mode.cluster)
+      let last = 0
+      for (const room of ['x', 'x', 'y']) {
+        t.equal((await app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: `old in ${room}` }, headers: auth })).statusCode, 201)
+        last = Date.now() // after the reply: at or past the message's ts
+      }
+      await waitFor(() => Date.now() > last + TTL, 'the history TTL to pass', TTL + 5000)
+      return { app, layout, budget: async () => Number(await peek.hget(layout.budget, 'bytes')) }
+    }
+    const peek = mode.client()
+    t.teardown(() => peek.disconnect())
+    const held = async (layout: Keys, room: string) => {
+      let bytes = 0
+      for (const raw of await peek.lrange(layout.room(room, 'hist'), 0, -1)) bytes += Buffer.byteLength(raw)
+      return bytes
+    }
+
+    // the heartbeat out of the way: the publish does it
+    const quiet = await run('600000')
+    t.equal((await quiet.app.inject({ method: 'POST', url: '/rooms/x/messages', payload: { text: 'new' }, headers: auth })).statusCode, 201)
+    t.equal(await peek.llen(quiet.layout.room('x', 'hist')), 1, 'x holds only the new message')
+    t.equal(await peek.llen(quiet.layout.room('x', 'gpos')), 1)
+    t.equal(Number(await peek.hget(quiet.layout.roomBytes, 'x')), await held(quiet.layout, 'x'), 'x counts only it')
+    t.equal(await quiet.budget(), await held(quiet.layout, 'x') + await held(quiet.layout, 'y'), 'the budget lost x\'s expired bytes (y is not read yet)')
+
+    // nobody reads or writes: the heartbeat does it
+    const beating = await run('300')
+    await waitFor(async () => await beating.budget() === 0, 'the heartbeat to take the expired bytes out')
+    t.equal(await peek.zcard(beating.layout.order), 0, 'no room in the global order')
+    t.same(await peek.hgetall(beating.layout.roomBytes), {}, 'no room counts bytes')
+    t.equal(await peek.exists(beating.layout.room('x', 'hist')), 0, 'the lists are gone')
+    t.equal(await peek.hget(beating.layout.room('x', 'meta'), 'seq'), '2', 'the room keeps its seq')
+  })
+
   t.test('ROOM_IDLE_TTL_MS: keys expire once no member holds the room; a later resume is truncated', async (t) => {
     const prefix = `i${randomBytes(3).toString('hex')}:`
     const { app, ws } = await listen(t, { ...mode.settings, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, ROOM_IDLE_TTL_MS: '400' })

@@ -4,6 +4,7 @@
 -- KEYS, ARGV[1..6]: room.lua's
 -- Returns nil when the room has no state, else {epoch, seq, held message JSONs oldest first}
 local meta = redis.call('HMGET', META, 'epoch', 'seq')
-if not meta[1] then return nil end
+-- false, not nil: a Redis nil either way, but on a Cluster it is the first element of the wrapped reply
+if not meta[1] then return false end
 expire(ROOM)
 return {meta[1], meta[2], redis.call('LRANGE', HIST, 0, -1)}
