@@ -303,19 +303,44 @@ t.test('redis room bounds', async (t) => {
     }
   })
 
-  t.test('an upgraded instance removes the set of every room the versions before the room bounds kept', async (t) => {
+  t.test('an upgraded instance brings the rooms of the versions before the room bounds under them, then removes their set', async (t) => {
     const prefix = `u${randomBytes(3).toString('hex')}:`
     const peek = new Redis(redis.url)
     t.teardown(() => peek.disconnect())
-    // what a deployment of the previous version leaves: every room it ever saw, in one set nothing trims
+    // what a deployment of the previous version leaves: every room it ever saw in one set nothing trims, and rooms
+    // whose history has no positions (gpos) and counts in no budget
     const old: string[] = []
-    for (let i = 0; i < 5000; i++) old.push(`old-${i}`)
-    await peek.sadd(`${prefix}rooms`, ...old)
-    const a = await listen(t, { REDIS_URL: redis.url, REDIS_PREFIX: prefix, API_TOKEN: TOKEN })
+    for (let i = 0; i < 3000; i++) old.push(`gone-${i}`) // listed, their keys long gone
+    await peek.sadd(`${prefix}rooms`, 'o1', 'o2', ...old)
+    const raws: string[] = []
+    for (let seq = 1; seq <= 4; seq++) {
+      raws.push(JSON.stringify({ type: 'message', id: `old-${seq}`, room: 'o1', seq, from: 'Old', text: `old ${seq} ${'é'.repeat(seq)}`, ts: Date.now() }))
+    }
+    await peek.hset(`${prefix}room:{o1}:meta`, 'epoch', 'OLD', 'seq', 4)
+    await peek.rpush(`${prefix}room:{o1}:hist`, ...raws)
+    await peek.hset(`${prefix}room:{o2}:meta`, 'epoch', 'OLD2', 'seq', 0)
+    const bytesOf = (list: string[]) => list.reduce((sum, raw) => sum + Buffer.byteLength(raw), 0)
+
+    const a = await listen(t, { REDIS_URL: redis.url, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, HISTORY_SIZE: '4' })
     await waitFor(async () => await peek.exists(`${prefix}rooms`) === 0, 'the old set to be removed')
-    t.equal((await post(a, 'new', 'x')).statusCode, 201)
-    t.same(await peek.zrange(`${prefix}rooms:active`, '0', '-1'), ['new'], 'the room sets of this version are its own')
-    t.same(await roomNames(a), ['new'], 'the listing is this version\'s')
+    t.equal(await peek.llen(`${prefix}room:{o1}:gpos`), 4, 'each held message has a position')
+    t.equal(Number(await peek.hget(`${prefix}hist:rooms`, 'o1')), bytesOf(raws), 'the room counts its bytes')
+    t.equal(Number(await peek.hget(`${prefix}hist:budget`, 'bytes')), bytesOf(raws), 'and so does the budget')
+    t.same(await peek.zrange(`${prefix}hist:order`, '0', '-1'), ['o1'])
+    t.same((await peek.zrange(`${prefix}rooms:active`, '0', '-1')).sort(), ['o1', 'o2'], 'the old rooms are held; the gone ones are not')
+    t.same((await peek.zrange(`${prefix}rooms:idle`, '0', '-1')).sort(), ['o1', 'o2'], 'without members: evictable')
+
+    // the next publish trims it like any room of this version, and the counts stay true
+    const sent = await post(a, 'o1', 'new')
+    t.match(sent.json(), { seq: 5, epoch: 'OLD' }, 'the room goes on in its epoch')
+    const now = await peek.lrange(`${prefix}room:{o1}:hist`, 0, -1)
+    t.same(now.map((raw) => (JSON.parse(raw) as { seq: number }).seq), [2, 3, 4, 5], 'HISTORY_SIZE dropped the oldest only')
+    t.equal(await peek.llen(`${prefix}room:{o1}:gpos`), 4, 'positions in lockstep')
+    t.equal(Number(await peek.hget(`${prefix}hist:budget`, 'bytes')), bytesOf(now), 'the budget is what Redis holds')
+    t.equal(Number(await peek.hget(`${prefix}hist:rooms`, 'o1')), bytesOf(now))
+    const resumed = await member(t, a, 'o1', '&since=1&epoch=OLD')
+    t.match(resumed.welcome, { epoch: 'OLD', seq: 5, history: [{ seq: 2 }, { seq: 3 }, { seq: 4 }, { seq: 5 }] }, 'a resume across the upgrade is whole')
+    t.notOk(resumed.welcome.truncated)
     t.equal(await peek.exists(`${prefix}rooms`), 0, 'nothing brings the old set back')
   })
 

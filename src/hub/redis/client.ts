@@ -18,7 +18,7 @@ export class Keys {
   readonly instances: string
   /**
    * set of every room ever used, kept by versions before the room bounds (one Redis only; never bounded, never
-   * pruned): nothing reads it now, an upgraded instance removes it (RedisStore)
+   * pruned): an upgraded instance brings the rooms it lists under the bounds, then removes it (RedisStore)
    */
   readonly legacyRooms: string
 

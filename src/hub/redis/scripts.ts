@@ -16,6 +16,8 @@ export type ScriptedRedis = Redis & {
   rtLeave (...args: Args): Promise<[value: string | null, count: number]>
   rtReepoch (...args: Args): Promise<[epoch: string | null, seq: number]>
   rtPrune (...args: Args): Promise<[idle: number, expired: number]>
+  /** one Redis only: a room of the versions before the room bounds comes under them */
+  rtAdopt (...args: Args): Promise<number>
   /** Cluster only (defineClusterScripts): the room bounds' shared state, and the calls it asks of other rooms */
   rtGlobal (...args: Args): Promise<unknown>
   rtDrop (...args: Args): Promise<unknown>
@@ -34,7 +36,8 @@ const SCRIPTS: Record<string, { file: string, keys: number, room?: true }> = {
   rtJoin: { file: 'join.lua', keys: ROOM_KEYS + 2, room: true },
   rtLeave: { file: 'leave.lua', keys: ROOM_KEYS + 2, room: true },
   rtReepoch: { file: 'reepoch.lua', keys: ROOM_KEYS, room: true },
-  rtPrune: { file: 'prune.lua', keys: 5, room: true }
+  rtPrune: { file: 'prune.lua', keys: 5, room: true },
+  rtAdopt: { file: 'adopt.lua', keys: ROOM_KEYS, room: true }
 }
 
 /** The source of one script; throws naming the file when it is missing (a build that did not copy it). */
@@ -56,7 +59,7 @@ export function defineClusterScripts (redis: Redis): ScriptedRedis {
   const room = prelude('room-cluster.lua')
   const wrapped = (file: string) => `${room}\nreturn global_reply((function ()\n${scriptSource(file)}\nend)())`
   for (const [name, { file, keys, room: usesRoom }] of Object.entries(SCRIPTS)) {
-    if (name === 'rtPrune') continue // global.lua's prune op
+    if (name === 'rtPrune' || name === 'rtAdopt') continue // global.lua's prune op; no Cluster predates the room bounds
     redis.defineCommand(name, usesRoom === true ? { numberOfKeys: keys - 5, lua: wrapped(file) } : { numberOfKeys: keys, lua: scriptSource(file) })
   }
   redis.defineCommand('rtDrop', { numberOfKeys: 5, lua: wrapped('drop.lua') })
