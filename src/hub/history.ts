@@ -49,6 +49,27 @@ export class ByteBudget {
     this.#compact()
   }
 
+  /**
+   * HISTORY_TTL_MS across every room, for the rooms nobody reads (History.expire covers the one read or written):
+   * the held messages older than `cutoff` (expiryCutoff) leave, globally oldest first; the first one within
+   * the TTL ends it. Returns how many left.
+   */
+  expire (cutoff: number): number {
+    let n = 0
+    while (this.#head < this.#queue.length) {
+      const head = this.#queue[this.#head]
+      if (head != null && head.entry.gone !== true) {
+        if (head.entry.msg.ts >= cutoff) break
+        // held in time order: a live head entry is its room's oldest
+        head.history.dropOldest()
+        n++
+      }
+      this.#take()
+    }
+    this.#compact()
+    return n
+  }
+
   /** An entry left history (its bytes no longer count). */
   remove (entry: Held): void {
     if (entry.gone === true) return

@@ -227,6 +227,123 @@ t.test('redis room bounds', async (t) => {
     held.ws.close()
   })
 
+  /** What Redis counts for a room's history: the budget's total, the room's bytes, its place in the order, its lists. */
+  const counted = async (peek: Redis, prefix: string, room: string) => ({
+    budget: Number(await peek.hget(`${prefix}hist:budget`, 'bytes')),
+    room: Number(await peek.hget(`${prefix}hist:rooms`, room) ?? 0),
+    ordered: await peek.zscore(`${prefix}hist:order`, room) !== null,
+    hist: await peek.llen(`${prefix}room:{${room}}:hist`),
+    gpos: await peek.llen(`${prefix}room:{${room}}:gpos`)
+  })
+  const held = async (peek: Redis, prefix: string, room: string) => {
+    let bytes = 0
+    for (const raw of await peek.lrange(`${prefix}room:{${room}}:hist`, 0, -1)) bytes += Buffer.byteLength(raw)
+    return bytes
+  }
+  // published at `ts`: the TTL has passed for it once the clock is past ts + TTL (what every reader filters on)
+  const expired = async (ts: number, ttl: number) => await waitFor(() => Date.now() > ts + ttl, 'the history TTL to pass', ttl + 5000)
+
+  t.test('HISTORY_TTL_MS: a publish, a welcome and a history read take expired messages out of the byte budget', async (t) => {
+    const TTL = 300
+    // the heartbeat (every PRESENCE_TTL_MS / 3) stays out of the way: each read or write must do it alone
+    const { a, b, prefix, peek } = await pair(t, redis, { HISTORY_TTL_MS: String(TTL), HISTORY_SIZE: '100', PRESENCE_TTL_MS: '600000' })
+    let last = 0
+    for (const room of ['w', 'w', 'w', 'r', 'r', 'h', 'h']) {
+      const res = await post(a, room, `old in ${room} ${'z'.repeat(30)}`)
+      t.equal(res.statusCode, 201)
+      last = Date.now() // after the reply: at or past the message's ts
+    }
+    const before = await counted(peek, prefix, 'w')
+    t.equal(before.hist, 3)
+    t.equal(before.budget, await held(peek, prefix, 'w') + await held(peek, prefix, 'r') + await held(peek, prefix, 'h'))
+    await expired(last, TTL)
+
+    // a publish: the room's expired messages leave before the new one is held
+    t.equal((await post(b, 'w', 'fresh')).statusCode, 201)
+    const w = await counted(peek, prefix, 'w')
+    t.equal(w.hist, 1, 'only the new message is held')
+    t.equal(w.gpos, 1, 'positions in lockstep')
+    t.equal(w.room, await held(peek, prefix, 'w'), 'the room counts only the new message')
+    t.equal(w.budget, w.room + await held(peek, prefix, 'r') + await held(peek, prefix, 'h'), 'the budget lost the expired bytes')
+
+    // a welcome (backlog): the room's expired messages leave, and the room keeps its seq
+    const m = await member(t, b, 'r', '&since=1')
+    t.match(m.welcome, { seq: 2, truncated: true, history: [] }, 'the welcome holds nothing expired and says so')
+    const r = await counted(peek, prefix, 'r')
+    t.same([r.hist, r.gpos, r.room, r.ordered], [0, 0, 0, false], 'r holds and counts nothing, and left the global order')
+    t.equal(r.budget, w.room + await held(peek, prefix, 'h'))
+
+    // an outside history read (peek)
+    const page = await a.app.inject('/rooms/h/history?since=0')
+    t.equal(page.statusCode, 200)
+    t.same(page.json().messages, [], 'nothing expired is served')
+    const h = await counted(peek, prefix, 'h')
+    t.same([h.hist, h.gpos, h.room, h.ordered], [0, 0, 0, false], 'h holds and counts nothing, and left the global order')
+    t.equal(h.budget, w.room, 'the budget counts the one message within the TTL')
+    t.same(await peek.zrange(`${prefix}hist:order`, '0', '-1'), ['w'])
+  })
+
+  t.test('HISTORY_TTL_MS: the heartbeat takes expired messages out of the budget in rooms nobody reads', async (t) => {
+    const TTL = 300
+    const { a, prefix, peek } = await pair(t, redis, { HISTORY_TTL_MS: String(TTL), HISTORY_SIZE: '100', PRESENCE_TTL_MS: '300' })
+    let last = 0
+    for (let i = 0; i < 12; i++) {
+      const res = await post(a, `q${i % 4}`, `quiet ${i}`)
+      t.equal(res.statusCode, 201)
+      last = Date.now() // after the reply: at or past the message's ts
+    }
+    t.ok(Number(await peek.hget(`${prefix}hist:budget`, 'bytes')) > 0)
+    await expired(last, TTL)
+    await waitFor(async () => Number(await peek.hget(`${prefix}hist:budget`, 'bytes')) === 0, 'the heartbeat to take the expired bytes out')
+    t.equal(await peek.zcard(`${prefix}hist:order`), 0, 'no room left in the global order')
+    t.same(await peek.hgetall(`${prefix}hist:rooms`), {}, 'no room counts any bytes')
+    for (let i = 0; i < 4; i++) {
+      t.equal(await peek.exists(`${prefix}room:{q${i}}:hist`, `${prefix}room:{q${i}}:gpos`), 0, `q${i}'s lists are gone`)
+      t.equal(await peek.hget(`${prefix}room:{q${i}}:meta`, 'seq'), '3', `q${i} keeps its seq`)
+    }
+  })
+
+  t.test('an upgraded instance brings the rooms of the versions before the room bounds under them, then removes their set', async (t) => {
+    const prefix = `u${randomBytes(3).toString('hex')}:`
+    const peek = new Redis(redis.url)
+    t.teardown(() => peek.disconnect())
+    // what a deployment of the previous version leaves: every room it ever saw in one set nothing trims, and rooms
+    // whose history has no positions (gpos) and counts in no budget
+    const old: string[] = []
+    for (let i = 0; i < 3000; i++) old.push(`gone-${i}`) // listed, their keys long gone
+    await peek.sadd(`${prefix}rooms`, 'o1', 'o2', ...old)
+    const raws: string[] = []
+    for (let seq = 1; seq <= 4; seq++) {
+      raws.push(JSON.stringify({ type: 'message', id: `old-${seq}`, room: 'o1', seq, from: 'Old', text: `old ${seq} ${'é'.repeat(seq)}`, ts: Date.now() }))
+    }
+    await peek.hset(`${prefix}room:{o1}:meta`, 'epoch', 'OLD', 'seq', 4)
+    await peek.rpush(`${prefix}room:{o1}:hist`, ...raws)
+    await peek.hset(`${prefix}room:{o2}:meta`, 'epoch', 'OLD2', 'seq', 0)
+    const bytesOf = (list: string[]) => list.reduce((sum, raw) => sum + Buffer.byteLength(raw), 0)
+
+    const a = await listen(t, { REDIS_URL: redis.url, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, HISTORY_SIZE: '4' })
+    await waitFor(async () => await peek.exists(`${prefix}rooms`) === 0, 'the old set to be removed')
+    t.equal(await peek.llen(`${prefix}room:{o1}:gpos`), 4, 'each held message has a position')
+    t.equal(Number(await peek.hget(`${prefix}hist:rooms`, 'o1')), bytesOf(raws), 'the room counts its bytes')
+    t.equal(Number(await peek.hget(`${prefix}hist:budget`, 'bytes')), bytesOf(raws), 'and so does the budget')
+    t.same(await peek.zrange(`${prefix}hist:order`, '0', '-1'), ['o1'])
+    t.same((await peek.zrange(`${prefix}rooms:active`, '0', '-1')).sort(), ['o1', 'o2'], 'the old rooms are held; the gone ones are not')
+    t.same((await peek.zrange(`${prefix}rooms:idle`, '0', '-1')).sort(), ['o1', 'o2'], 'without members: evictable')
+
+    // the next publish trims it like any room of this version, and the counts stay true
+    const sent = await post(a, 'o1', 'new')
+    t.match(sent.json(), { seq: 5, epoch: 'OLD' }, 'the room goes on in its epoch')
+    const now = await peek.lrange(`${prefix}room:{o1}:hist`, 0, -1)
+    t.same(now.map((raw) => (JSON.parse(raw) as { seq: number }).seq), [2, 3, 4, 5], 'HISTORY_SIZE dropped the oldest only')
+    t.equal(await peek.llen(`${prefix}room:{o1}:gpos`), 4, 'positions in lockstep')
+    t.equal(Number(await peek.hget(`${prefix}hist:budget`, 'bytes')), bytesOf(now), 'the budget is what Redis holds')
+    t.equal(Number(await peek.hget(`${prefix}hist:rooms`, 'o1')), bytesOf(now))
+    const resumed = await member(t, a, 'o1', '&since=1&epoch=OLD')
+    t.match(resumed.welcome, { epoch: 'OLD', seq: 5, history: [{ seq: 2 }, { seq: 3 }, { seq: 4 }, { seq: 5 }] }, 'a resume across the upgrade is whole')
+    t.notOk(resumed.welcome.truncated)
+    t.equal(await peek.exists(`${prefix}rooms`), 0, 'nothing brings the old set back')
+  })
+
   t.test('a publish is one script call', async (t) => {
     const { a, prefix, peek } = await pair(t, redis, { ROOM_IDLE_TTL_MS: '60000' })
     t.equal((await post(a, 'one', 'first')).statusCode, 201)

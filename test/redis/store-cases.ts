@@ -8,6 +8,7 @@ import { Cluster, type Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { build, connect, listen, waitFor } from '../helper.js'
 import { Keys } from '../../src/hub/redis/client.js'
+import { RoomLimitError, UnavailableError } from '../../src/hub/errors.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -97,6 +98,85 @@ export function storeCases (t: Test, mode: StoreMode): void {
     t.notOk(commands.includes('lrange'), 'history was never read')
     t.notOk(commands.includes('evalsha') || commands.includes('eval'), 'no script ran')
     t.ok(commands.includes('hmget'))
+  })
+
+  t.test('MAX_ROOMS raced: two instances pass canCreate for the last place, the join that comes second is a RoomLimitError', async (t) => {
+    const prefix = `r${randomBytes(3).toString('hex')}:`
+    const settings = { ...mode.settings, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, MAX_ROOMS: '1' }
+    const a = await build(t, settings)
+    const b = await build(t, settings)
+    t.ok(await a.hub.store.canCreate('first'), 'one place is free')
+    t.ok(await b.hub.store.canCreate('second'), 'and free for the other instance too')
+    await a.hub.store.join('first', { key: 'ka', name: 'A' })
+    const lost = await b.hub.store.join('second', { key: 'kb', name: 'B' }).then(() => undefined, (err: unknown) => err)
+    t.type(lost, RoomLimitError, 'refused for the room limit, not as an outage')
+    t.notOk(lost instanceof UnavailableError)
+    t.match((lost as Error).message, /room limit reached/)
+    t.same(await b.hub.store.members('first'), ['A'], 'the winner holds the place')
+    t.equal(await b.hub.store.summary('second'), undefined, 'the loser left no room behind')
+    t.equal((await b.inject({ method: 'POST', url: '/rooms/first/messages', payload: { text: 'x' }, headers: auth })).statusCode, 201, 'and its instance still serves held rooms')
+  })
+
+  t.test('MAX_ROOMS raced on a hub socket: the subscribe that loses is refused, room limit reached, and the socket stays', async (t) => {
+    const prefix = `r${randomBytes(3).toString('hex')}:`
+    const settings = { ...mode.settings, REDIS_PREFIX: prefix, MAX_ROOMS: '1' }
+    const a = await listen(t, settings)
+    const b = await listen(t, settings)
+    const store = b.app.hub.store
+    const check = store.canCreate.bind(store)
+    // the other instance takes the last place between this instance's check and its join
+    store.canCreate = async (room: string) => {
+      const free = await check(room)
+      await a.app.hub.store.join('first', { key: 'ka', name: 'A' })
+      return free
+    }
+    const c = await connect(t, `${b.ws}/ws/hub?name=B`)
+    const reply = c.frames.next((f) => f.ref === 1)
+    c.ws.send(JSON.stringify({ type: 'subscribe', room: 'second', ref: 1 }))
+    t.match(await reply, { type: 'error', code: 'unavailable', message: 'room limit reached: try again later', ref: 1 })
+    t.same(await a.app.hub.store.members('first'), ['A'], 'the other instance\'s room holds the place')
+    const again = c.frames.next((f) => f.ref === 2)
+    c.ws.send(JSON.stringify({ type: 'subscribe', room: 'first', ref: 2 }))
+    t.match(await again, { type: 'subscribed', room: 'first', ref: 2 }, 'the socket still works: a held room takes it')
+  })
+
+  t.test('HISTORY_TTL_MS: expired messages leave the byte budget at the next write to their room, or the heartbeat', async (t) => {
+    const TTL = 300
+    const run = async (beat: string) => {
+      const prefix = `e${randomBytes(3).toString('hex')}:`
+      const app = await build(t, { ...mode.settings, REDIS_PREFIX: prefix, API_TOKEN: TOKEN, HISTORY_TTL_MS: String(TTL), PRESENCE_TTL_MS: beat })
+      const layout = new Keys(prefix, mode.cluster)
+      let last = 0
+      for (const room of ['x', 'x', 'y']) {
+        t.equal((await app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: `old in ${room}` }, headers: auth })).statusCode, 201)
+        last = Date.now() // after the reply: at or past the message's ts
+      }
+      await waitFor(() => Date.now() > last + TTL, 'the history TTL to pass', TTL + 5000)
+      return { app, layout, budget: async () => Number(await peek.hget(layout.budget, 'bytes')) }
+    }
+    const peek = mode.client()
+    t.teardown(() => peek.disconnect())
+    const held = async (layout: Keys, room: string) => {
+      let bytes = 0
+      for (const raw of await peek.lrange(layout.room(room, 'hist'), 0, -1)) bytes += Buffer.byteLength(raw)
+      return bytes
+    }
+
+    // the heartbeat out of the way: the publish does it
+    const quiet = await run('600000')
+    t.equal((await quiet.app.inject({ method: 'POST', url: '/rooms/x/messages', payload: { text: 'new' }, headers: auth })).statusCode, 201)
+    t.equal(await peek.llen(quiet.layout.room('x', 'hist')), 1, 'x holds only the new message')
+    t.equal(await peek.llen(quiet.layout.room('x', 'gpos')), 1)
+    t.equal(Number(await peek.hget(quiet.layout.roomBytes, 'x')), await held(quiet.layout, 'x'), 'x counts only it')
+    t.equal(await quiet.budget(), await held(quiet.layout, 'x') + await held(quiet.layout, 'y'), 'the budget lost x\'s expired bytes (y is not read yet)')
+
+    // nobody reads or writes: the heartbeat does it
+    const beating = await run('300')
+    await waitFor(async () => await beating.budget() === 0, 'the heartbeat to take the expired bytes out')
+    t.equal(await peek.zcard(beating.layout.order), 0, 'no room in the global order')
+    t.same(await peek.hgetall(beating.layout.roomBytes), {}, 'no room counts bytes')
+    t.equal(await peek.exists(beating.layout.room('x', 'hist')), 0, 'the lists are gone')
+    t.equal(await peek.hget(beating.layout.room('x', 'meta'), 'seq'), '2', 'the room keeps its seq')
   })
 
   t.test('ROOM_IDLE_TTL_MS: keys expire once no member holds the room; a later resume is truncated', async (t) => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { backlogOf, expiryCutoff, newEpoch } from '../history.js'
 import { pageNames } from '../rooms-page.js'
-import { call, roomCap, type Keys, type RoomBounds } from './client.js'
+import { call, historyCutoff, roomCap, type Keys, type RoomBounds } from './client.js'
 import { UnavailableError } from '../errors.js'
 import type { ScriptedRedis } from './scripts.js'
 import type { RoomScripts } from './room-scripts.js'
@@ -140,7 +140,7 @@ export class Broker {
     const [epoch, raw, dup] = await call(this.#cmd, async () => await this.#cmd.rtPublish(
       k.active, k.idle, k.order, k.roomBytes, k.budget,
       k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'),
-      k.prefix, room, roomCap(o, room), o.historyMaxBytes ?? 0, o.roomIdleTtlMs ?? 0,
+      k.prefix, room, roomCap(o, room), o.historyMaxBytes ?? 0, o.roomIdleTtlMs ?? 0, historyCutoff(o),
       newEpoch(), head, tail, cidKey(draft) ?? '', o.historySize, k.channel(room), seen?.epoch ?? '', seen?.seq ?? 0
     ))
     const message = JSON.parse(raw) as ChatMessage
@@ -192,8 +192,7 @@ export class Broker {
 
   /** backlog() without creating anything: undefined when Redis holds no state for the room. */
   async peek (room: string, since?: number, epoch?: string, limit = Infinity): Promise<Backlog | undefined> {
-    const keys = this.#keys
-    const reply = await call(this.#cmd, async () => await this.#cmd.rtPeek(keys.room(room, 'meta'), keys.room(room, 'hist')))
+    const [reply] = await call(this.#cmd, async () => await this.#scripts.run<[string, string, string[]] | null>('rtPeek', room, [], []))
     return reply === null ? undefined : this.#backlogOf(reply[0], reply[1], reply[2], since, epoch, limit)
   }
 
@@ -268,7 +267,7 @@ export class Broker {
   /**
    * MAX_ROOMS, asked before an upgrade: true when `room` is held, a place is free, or a room without members can
    * be evicted for it. A hint (another instance may take the place meanwhile): the scripts decide. With Redis
-   * down it says yes: the join that follows reports the outage the way every other call does (1013).
+   * down it says yes: the join that follows reports the outage the way every other call does (4003).
    */
   async canCreate (room: string): Promise<boolean> {
     const max = roomCap(this.#opts, room)

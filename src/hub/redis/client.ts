@@ -16,6 +16,11 @@ export class Keys {
   readonly budget: string
   /** set of the instance ids with a heartbeat */
   readonly instances: string
+  /**
+   * set of every room ever used, kept by versions before the room bounds (one Redis only; never bounded, never
+   * pruned): an upgraded instance brings the rooms it lists under the bounds, then removes it (RedisStore)
+   */
+  readonly legacyRooms: string
 
   /** what every key not of one room starts with: on a Cluster, one hash tag puts them all in one slot */
   readonly #global: string
@@ -29,6 +34,7 @@ export class Keys {
     this.roomBytes = `${g}hist:rooms`
     this.budget = `${g}hist:budget`
     this.instances = `${g}instances`
+    this.legacyRooms = `${prefix}rooms`
   }
 
   /** meta {epoch, seq}, hist, cids, gpos (global positions of hist's messages), members, refs */
@@ -71,6 +77,8 @@ export interface RoomBounds {
   historyMaxBytes?: number | undefined
   /** ROOM_IDLE_TTL_MS: a room with no members and no activity for this long expires with its history */
   roomIdleTtlMs?: number | undefined
+  /** HISTORY_TTL_MS: a message older than this leaves history, and the byte budget, when its room is read or written */
+  historyTtlMs?: number | undefined
 }
 
 type Arg = string | number
@@ -84,8 +92,8 @@ export function roomCap (bounds: RoomBounds, room: string): number {
 }
 
 /**
- * The arguments of a script built on room.lua (see its header): the shared keys, the room's keys, `keys`, then
- * the prefix, the room and the bounds, then `args`. `room` '' names no room (prune.lua).
+ * The arguments of a script built on room.lua (headers of room.lua and its parts): the shared keys (one Redis
+ * only), the room's keys, `keys`, then the prefix, the room and the bounds, then `args`. `room` '' names no room (prune.lua).
  */
 export function roomArgs (k: Keys, bounds: RoomBounds, room: string, keys: string[] = [], args: Arg[] = []): Arg[] {
   // a Cluster's scripts (room-cluster.lua) name no shared key: those are in another slot
@@ -94,9 +102,18 @@ export function roomArgs (k: Keys, bounds: RoomBounds, room: string, keys: strin
     out.push(k.room(room, 'meta'), k.room(room, 'hist'), k.room(room, 'cids'), k.room(room, 'gpos'), k.room(room, 'members'))
   }
   for (const key of keys) out.push(key)
-  out.push(k.prefix, room, roomCap(bounds, room), bounds.historyMaxBytes ?? 0, bounds.roomIdleTtlMs ?? 0)
+  out.push(k.prefix, room, roomCap(bounds, room), bounds.historyMaxBytes ?? 0, bounds.roomIdleTtlMs ?? 0, historyCutoff(bounds))
   for (const arg of args) out.push(arg)
   return out
+}
+
+/**
+ * HISTORY_TTL_MS as room.lua takes it: the oldest `ts` a held message may have now, on this instance's clock (the
+ * one the reader's filter uses, expiryCutoff); 0 when history does not expire.
+ */
+export function historyCutoff (bounds: RoomBounds): number {
+  const ttl = bounds.historyTtlMs ?? 0
+  return ttl > 0 ? Date.now() - ttl : 0
 }
 
 /** Both connections: fail fast while disconnected, retry the connection forever in the background. */

@@ -1,14 +1,14 @@
 -- The last registration of a key gone: remove the member and return what it was (for the leave event). A room
 -- with no members left becomes evictable (MAX_ROOMS) and starts its idle clock (ROOM_IDLE_TTL_MS), or goes
 -- at once when it holds no history.
--- KEYS, ARGV[1..5]: room.lua's   KEYS[EXTRA + 1..]: refs, inst-members   ARGV[6..]: key, entry
+-- KEYS, ARGV[1..6]: room.lua's   KEYS[EXTRA + 1..]: refs, inst-members   ARGV[7..]: key, entry
 -- Returns {the member's value when this call removed it else nil, members in the room}
 local value = false
-if redis.call('SREM', KEYS[EXTRA + 2], ARGV[7]) == 1 then
-  if redis.call('HINCRBY', KEYS[EXTRA + 1], ARGV[6], -1) <= 0 then
-    redis.call('HDEL', KEYS[EXTRA + 1], ARGV[6])
-    value = redis.call('HGET', MEMBERS, ARGV[6])
-    redis.call('HDEL', MEMBERS, ARGV[6])
+if redis.call('SREM', KEYS[EXTRA + 2], ARGV[8]) == 1 then
+  if redis.call('HINCRBY', KEYS[EXTRA + 1], ARGV[7], -1) <= 0 then
+    redis.call('HDEL', KEYS[EXTRA + 1], ARGV[7])
+    value = redis.call('HGET', MEMBERS, ARGV[7])
+    redis.call('HDEL', MEMBERS, ARGV[7])
   end
 end
 local count = redis.call('HLEN', MEMBERS)

@@ -147,9 +147,10 @@ export class Presence {
       if (id === this.instanceId) continue
       if (await this.#cmd.exists(keys.inst(id)) === 0) await this.#sweep(id)
     }
-    // rooms whose keys expired stop counting toward MAX_ROOMS and HISTORY_MAX_BYTES even when nothing else
-    // happens; every instance's beat does it (it is idempotent and costs O(1) when nothing expired)
-    if ((this.#opts.roomIdleTtlMs ?? 0) > 0) {
+    // rooms whose keys expired, and messages past HISTORY_TTL_MS, stop counting toward MAX_ROOMS and
+    // HISTORY_MAX_BYTES even when nothing else happens; every instance's beat does it (it is idempotent and costs
+    // O(1) when nothing expired)
+    if ((this.#opts.roomIdleTtlMs ?? 0) > 0 || (this.#opts.historyTtlMs ?? 0) > 0) {
       if (keys.cluster) await this.#scripts.prune(PRUNE_PER_BEAT)
       else await this.#cmd.rtPrune(...roomArgs(keys, this.#opts, '', [], [PRUNE_PER_BEAT]))
     }

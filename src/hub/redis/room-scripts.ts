@@ -6,16 +6,19 @@ import { roomArgs, roomCap, type Keys, type RoomBounds } from './client.js'
 import type { ScriptedRedis } from './scripts.js'
 
 type Arg = string | number
-type RoomScript = 'rtPublish' | 'rtBacklog' | 'rtJoin' | 'rtLeave' | 'rtReepoch'
+type RoomScript = 'rtPublish' | 'rtBacklog' | 'rtPeek' | 'rtJoin' | 'rtLeave' | 'rtReepoch'
 
 /** the part of an ioredis pipeline used here (the scripts defined on the connection are on it too) */
-type Pipe = Record<RoomScript | 'rtDrop' | 'rtTrim', (...args: Arg[]) => void> & {
+type Pipe = Record<RoomScript | FollowUp, (...args: Arg[]) => void> & {
   wait: (replicas: number, timeoutMs: number) => void
   exec: () => Promise<Array<[Error | null, unknown]> | null>
 }
 
 /** room-cluster.lua's wrapped reply: the script's own, then its report for global.lua */
 type Wrapped = [reply: unknown, touched: number, bytes: number, dropped: number, oldest: string]
+
+/** the Cluster's scripts that global.lua's answers or the heartbeat call */
+type FollowUp = 'rtDrop' | 'rtTrim' | 'rtExpire'
 
 /** calls into other rooms one change may cause at most (each pops at least one message or drops one room) */
 const MAX_FOLLOW_UPS = 64
@@ -58,7 +61,7 @@ export class RoomScripts {
     }
   }
 
-  async #exec (name: RoomScript | 'rtDrop' | 'rtTrim', args: Arg[], ack?: { replicas: number, timeoutMs: number }): Promise<[Wrapped, number]> {
+  async #exec (name: RoomScript | FollowUp, args: Arg[], ack?: { replicas: number, timeoutMs: number }): Promise<[Wrapped, number]> {
     if (ack === undefined || ack.replicas <= 0) return [await this.#cmd[name](...args) as Wrapped, 0]
     // ioredis sends a pipeline to the node of its keys: the WAIT goes to the master that ran the script
     const pipe = this.#cmd.pipeline() as unknown as Pipe
@@ -84,6 +87,8 @@ export class RoomScripts {
 
   /** A room script's change reaches global.lua; the rooms it names to trim (HISTORY_MAX_BYTES) are trimmed. */
   async #report (room: string, w: Wrapped): Promise<void> {
+    // untouched, nothing added or taken, not dropped (a read of a room without state): nothing for global.lua
+    if (w[1] === -1 && w[2] === 0 && w[3] === 0) return
     let target = room
     let report = w
     for (let i = 0; i < MAX_FOLLOW_UPS; i++) {
@@ -95,9 +100,21 @@ export class RoomScripts {
     this.#onError(new Error('redis cluster: the history byte budget is still over after many trims'))
   }
 
-  /** Rooms idle past ROOM_IDLE_TTL_MS leave the shared sets (their keys expired by themselves). */
-  async prune (limit: number): Promise<number> {
-    return Number(await this.#global('prune', '', limit))
+  /**
+   * The heartbeat's sweep (prune.lua on one Redis): rooms idle past ROOM_IDLE_TTL_MS leave the shared sets (their
+   * keys expired by themselves); then, with HISTORY_TTL_MS, the rooms holding the globally oldest messages lose
+   * the expired ones (expire.lua, one room a call, until one's oldest is within the TTL). At most `limit` of each.
+   */
+  async prune (limit: number): Promise<void> {
+    await this.#global('prune', '', limit)
+    if ((this.#bounds.historyTtlMs ?? 0) <= 0) return
+    for (let i = 0; i < limit; i++) {
+      const [first] = await this.#cmd.zrange(this.#keys.order, '0', '0')
+      if (first === undefined) return
+      const [wrapped] = await this.#exec('rtExpire', roomArgs(this.#keys, this.#admitted, first))
+      await this.#report(first, wrapped)
+      if (wrapped[0] !== 1) return
+    }
   }
 
   async #global (op: string, room: string, ...args: Arg[]): Promise<unknown> {

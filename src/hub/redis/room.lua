@@ -1,33 +1,44 @@
--- Shared by every script that changes a room or the room bounds; scripts.ts puts it before their own text.
--- They all take the same first keys and arguments:
---   KEYS: rooms:active, rooms:idle, hist:order, hist:rooms, hist:budget, then the room's meta, hist, cids, gpos,
---         members (the room keys may be absent for a script that names no room: prune.lua)
---   ARGV: prefix, room, MAX_ROOMS, HISTORY_MAX_BYTES, ROOM_IDLE_TTL_MS (a bound of 0 is off)
+-- Shared by every script that changes a room or the room bounds, on one Redis and on a Redis Cluster. Redis
+-- scripts cannot import: scripts.ts builds each one as text, this file first, then the deployment's part, then
+-- the script's own text:
+--   room-single.lua   one Redis (and Sentinel): the bounds' shared state is in the same Redis and kept by the
+--                     same script
+--   room-cluster.lua  a Redis Cluster: the script touches only its room's slot and reports what changed;
+--                     global.lua applies it to the shared state in a second call (see docs/redis-cluster.md)
+-- The deployment's part names the keys (its header lays them out) and sets the hooks declared below.
+--   ARGV: prefix, room, MAX_ROOMS, HISTORY_MAX_BYTES, ROOM_IDLE_TTL_MS, history cutoff (a bound of 0 is off),
+--         then the script's own
 --
--- The bounds apply to the state every instance shares:
---   rooms:active  zset room -> last activity (ms, Redis's clock): every room held; its size is what MAX_ROOMS caps
---   rooms:idle    zset room -> last activity, for the rooms without members only: the ones a new room may evict,
---                 least recently active first; and, with ROOM_IDLE_TTL_MS, the ones whose keys expire (at score + TTL)
---   hist:order    zset room -> global position (gpos) of the room's oldest held message: the globally oldest first
---   hist:rooms    hash room -> UTF-8 bytes of the room's held messages
---   hist:budget   hash {bytes: all rooms' held bytes, gseq: the last gpos given}
---   room:{r}:gpos list of the gpos of each message in room:{r}:hist, in lockstep with it
--- Other rooms' keys (an evicted room, the room holding the globally oldest message) are named here from the
--- prefix, not declared: this works on one Redis (and behind Sentinel). On a Redis Cluster, where those keys live
--- in other slots, room-cluster.lua replaces this file (and global.lua keeps the shared keys).
-local ACTIVE, IDLE, ORDER, ROOM_BYTES, BUDGET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local META, HIST, CIDS, GPOS, MEMBERS = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+-- A room's keys (room:{r}:..., one hash tag: one slot on a Cluster):
+--   meta     hash {epoch, seq} (and, on a Cluster, bytes: the UTF-8 bytes of its held messages)
+--   hist     list of the held message JSONs, oldest first
+--   cids     zset cid -> seq, for dedupe while the message is held
+--   gpos     list of each held message's position in the global order (oldest across rooms first), in lockstep
+--            with hist
+--   members  hash presence key -> member
 local PREFIX, ROOM = ARGV[1], ARGV[2]
 local MAX_ROOMS, MAX_BYTES, IDLE_TTL = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- HISTORY_TTL_MS: a message whose ts is below this has expired. The caller's clock, like the ts it compares with
+-- (the publisher's) and like the filter every reader applies: what Redis drops is what readers no longer show.
+local CUTOFF = tonumber(ARGV[6])
 -- Redis's clock, not the callers': instances' clocks differ, and expiry (PEXPIREAT) runs on this one
 local NOW = (function ()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end)()
-local ROOM_LIMIT = 'ROOMLIMIT room limit reached'
--- what room-cluster.lua changes for a Redis Cluster: the first key after room.lua's, and the publish command
-local EXTRA = 10
-local PUB = 'PUBLISH'
+
+-- Set by the deployment's part: the room's keys, the first key after them (a script's own keys are
+-- KEYS[EXTRA + 1..]), the reply when MAX_ROOMS refuses a new room, and the publish command.
+local META, HIST, CIDS, GPOS, MEMBERS, EXTRA, ROOM_LIMIT, PUB
+-- Also set there: the shared state's side of each change to a room.
+--   count_bytes(room, delta)  the room's held bytes changed; returns all rooms' total where it is known
+--   uncount(room)             the room holds nothing now: its bytes leave the budget; returns them
+--   set_oldest(room, gpos)    the position of the room's oldest held message changed
+--   next_gpos()               the position of a message held now
+--   keep_budget(total)        HISTORY_MAX_BYTES after a message was held (total: count_bytes's)
+--   mark_touched(members)     the room was active now; members: whether it has any
+--   mark_dropped(room)        the room's state was deleted
+local count_bytes, uncount, set_oldest, next_gpos, keep_budget, mark_touched, mark_dropped
 
 local function key_of (room, part)
   return PREFIX .. 'room:{' .. room .. '}:' .. part
@@ -36,10 +47,7 @@ end
 -- A room's history leaves the byte budget: its bytes, its place in the global order, its lists.
 -- Returns the bytes it took off the budget.
 local function forget_history (room)
-  local bytes = tonumber(redis.call('HGET', ROOM_BYTES, room) or '0')
-  if bytes ~= 0 then redis.call('HINCRBY', BUDGET, 'bytes', -bytes) end
-  redis.call('HDEL', ROOM_BYTES, room)
-  redis.call('ZREM', ORDER, room)
+  local bytes = uncount(room)
   redis.call('DEL', key_of(room, 'hist'), key_of(room, 'cids'), key_of(room, 'gpos'))
   return bytes
 end
@@ -48,62 +56,29 @@ end
 local function drop_room (room)
   forget_history(room)
   redis.call('DEL', key_of(room, 'meta'))
-  redis.call('ZREM', ACTIVE, room)
-  redis.call('ZREM', IDLE, room)
-end
-
--- Takes out of the sets and the budget at most `limit` rooms whose keys expired (idle past the TTL); returns how many.
-local function prune (limit)
-  if IDLE_TTL <= 0 then return 0 end
-  local gone = redis.call('ZRANGEBYSCORE', IDLE, '-inf', '(' .. (NOW - IDLE_TTL), 'LIMIT', 0, limit)
-  for i = 1, #gone do drop_room(gone[i]) end
-  return #gone
-end
-
--- MAX_ROOMS: a room new to the shared state takes a place; at the cap the least recently active room without
--- members is dropped for it (an expired one first: it has the oldest activity), several if the cap was lowered.
--- False when every held room has members: the caller refuses before writing anything of its own.
-local function admit ()
-  if MAX_ROOMS <= 0 or redis.call('ZSCORE', ACTIVE, ROOM) then return true end
-  local count = redis.call('ZCARD', ACTIVE)
-  while count >= MAX_ROOMS do
-    local victim = redis.call('ZRANGE', IDLE, 0, 0)[1]
-    if not victim then return false end
-    drop_room(victim)
-    count = count - 1
-  end
-  return true
+  mark_dropped(room)
 end
 
 -- The room was active now (a publish, a join, a leave): it moves to the recent end, and ROOM_IDLE_TTL_MS starts
 -- or stops its keys' clock depending on the members it has now, so whatever order instances' calls interleave
 -- in, the last one run leaves the right answer.
 local function touch ()
-  redis.call('ZADD', ACTIVE, NOW, ROOM)
-  if redis.call('EXISTS', MEMBERS) == 1 then
-    redis.call('ZREM', IDLE, ROOM)
-    if IDLE_TTL > 0 then
-      redis.call('PERSIST', META)
-      redis.call('PERSIST', HIST)
-      redis.call('PERSIST', CIDS)
-      redis.call('PERSIST', GPOS)
-    end
+  local members = redis.call('EXISTS', MEMBERS) == 1
+  mark_touched(members)
+  if IDLE_TTL <= 0 then return end
+  if members then
+    redis.call('PERSIST', META)
+    redis.call('PERSIST', HIST)
+    redis.call('PERSIST', CIDS)
+    redis.call('PERSIST', GPOS)
     return
   end
-  redis.call('ZADD', IDLE, NOW, ROOM)
-  if IDLE_TTL > 0 then
-    -- the same instant as the idle score: prune() knows which rooms' keys are gone without looking at them
-    local at = NOW + IDLE_TTL
-    redis.call('PEXPIREAT', META, at)
-    redis.call('PEXPIREAT', HIST, at)
-    redis.call('PEXPIREAT', CIDS, at)
-    redis.call('PEXPIREAT', GPOS, at)
-  end
-end
-
--- true when the shared state holds the room (a leave does not bring back a room Redis lost)
-local function room_held ()
-  return redis.call('ZSCORE', ACTIVE, ROOM) ~= false
+  -- the same instant as the idle score: prune() knows which rooms' keys are gone without looking at them
+  local at = NOW + IDLE_TTL
+  redis.call('PEXPIREAT', META, at)
+  redis.call('PEXPIREAT', HIST, at)
+  redis.call('PEXPIREAT', CIDS, at)
+  redis.call('PEXPIREAT', GPOS, at)
 end
 
 -- The oldest held message of `room` leaves history (HISTORY_SIZE or the byte budget); returns the bytes it
@@ -115,35 +90,56 @@ local function pop_oldest (room)
   local head = redis.call('LINDEX', gpos, 0)
   -- nothing left (or its keys expired before prune() saw them): whatever the room still counted goes
   if not msg or not head then return forget_history(room) end
-  redis.call('HINCRBY', ROOM_BYTES, room, -#msg)
-  redis.call('HINCRBY', BUDGET, 'bytes', -#msg)
-  redis.call('ZADD', ORDER, head, room)
+  count_bytes(room, -#msg)
+  set_oldest(room, head)
   return #msg
 end
 
 -- Holds a new message of this room: at most `size` of them, and all rooms' together within HISTORY_MAX_BYTES,
 -- the globally oldest going first. O(1) amortised: each held message is popped at most once.
 local function hold (msg, size)
-  local gseq = redis.call('HINCRBY', BUDGET, 'gseq', 1)
+  local gpos = next_gpos()
   local n = redis.call('RPUSH', HIST, msg)
-  redis.call('RPUSH', GPOS, gseq)
-  redis.call('HINCRBY', ROOM_BYTES, ROOM, #msg)
-  local total = redis.call('HINCRBY', BUDGET, 'bytes', #msg)
-  if n == 1 then redis.call('ZADD', ORDER, gseq, ROOM) end
+  redis.call('RPUSH', GPOS, gpos)
+  local total = count_bytes(ROOM, #msg)
+  if n == 1 then set_oldest(ROOM, gpos) end
   while n > size do
     total = total - pop_oldest(ROOM)
     n = n - 1
   end
-  if MAX_BYTES <= 0 then return end
-  while total > MAX_BYTES do
-    local oldest = redis.call('ZRANGE', ORDER, 0, 0)[1]
-    if not oldest then
-      -- nothing is held, yet the counter says more than the budget (keys deleted behind our back): it heals
-      redis.call('HSET', BUDGET, 'bytes', 0)
-      break
-    end
-    total = total - pop_oldest(oldest)
+  keep_budget(total)
+end
+
+-- The ts of a held message: the last `,"ts":` in it is the message's own (it follows `data`, which may hold
+-- one; only the userId string comes after it, and a JSON string cannot hold that unescaped).
+local function ts_of (msg)
+  return tonumber(string.match(msg, '.*,"ts":(%d+)'))
+end
+
+-- HISTORY_TTL_MS: the expired messages of `room` leave its history and the budget, oldest first (held in
+-- publish order, so the first one within the TTL ends it). Returns how many left.
+local function expire (room)
+  if CUTOFF <= 0 then return 0 end
+  local hist = key_of(room, 'hist')
+  local n = 0
+  local head = redis.call('LINDEX', hist, 0)
+  while head and (ts_of(head) or CUTOFF) < CUTOFF do
+    pop_oldest(room)
+    n = n + 1
+    head = redis.call('LINDEX', hist, 0)
   end
+  return n
+end
+
+-- The heartbeat's HISTORY_TTL_MS for the rooms nobody reads: `room` holds the globally oldest message (the
+-- first of hist:order). True when the walk goes on to the next room: expired messages left, or the room held
+-- nothing (its keys expired idle or were deleted: what it still counted goes).
+local function expire_first (room)
+  if redis.call('EXISTS', key_of(room, 'hist')) == 0 then
+    forget_history(room)
+    return true
+  end
+  return expire(room) > 0
 end
 
 -- A new life for the room: the given epoch, seq 0, no held history and no cids.

@@ -1,6 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { Broker } from './broker.js'
-import { CLIENT_OPTIONS, Keys } from './client.js'
+import { CLIENT_OPTIONS, Keys, roomArgs, type RoomBounds } from './client.js'
 import { Presence } from './presence.js'
 import { defineClusterScripts, defineScripts, type ScriptedRedis } from './scripts.js'
 import { RoomScripts } from './room-scripts.js'
@@ -64,6 +64,23 @@ export class RedisStore implements HubStore {
       unwatch: (room) => this.#broker.unwatch(room)
     }, scripts)
     this.#broker = new Broker(this.#cmd, this.#sub, keys, opts, this.#presence, onError, scripts)
+    // an upgrade from the versions that kept every room in one set: at each connection, O(1) once it is gone
+    if (!keys.cluster) this.#cmd.on('ready', () => { this.#adoptLegacyRooms(keys, opts).catch(onError) })
+  }
+
+  /**
+   * The rooms listed in the set of the versions before the room bounds come under them (adopt.lua), a batch at a
+   * time; then the set goes (UNLINK frees a big one off Redis's main thread). Instances doing it together, or one
+   * that stopped halfway, only repeat what adopt.lua leaves alone.
+   */
+  async #adoptLegacyRooms (keys: Keys, bounds: RoomBounds): Promise<void> {
+    let cursor = '0'
+    do {
+      const [next, rooms] = await this.#cmd.sscan(keys.legacyRooms, cursor, 'COUNT', 100)
+      for (const room of rooms) await this.#cmd.rtAdopt(...roomArgs(keys, bounds, room))
+      cursor = next
+    } while (cursor !== '0')
+    await this.#cmd.unlink(keys.legacyRooms)
   }
 
   get instanceId (): string {

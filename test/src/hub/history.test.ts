@@ -1,5 +1,5 @@
 import t from 'tap'
-import { backlogOf, expiryCutoff, History, newEpoch, type HistoryView } from '../../../src/hub/history.js'
+import { backlogOf, ByteBudget, expiryCutoff, History, newEpoch, type HistoryView } from '../../../src/hub/history.js'
 import type { ChatMessage } from '../../../src/hub/types.js'
 
 const msg = (seq: number, ts = seq): ChatMessage => ({ type: 'message', id: `id${seq}`, room: 'r', seq, from: 'x', text: `m${seq}`, ts })
@@ -96,4 +96,24 @@ t.test('History expiry drops what is older than the cutoff, and its cid', async 
   t.equal(expiryCutoff(1000, 0), -Infinity)
   h.expire(Infinity)
   t.same(h.held, [])
+})
+
+t.test('ByteBudget expiry takes the expired messages of every room out of the budget, oldest first', async (t) => {
+  const budget = new ByteBudget(1_000_000)
+  const a = new History(2, budget)
+  const b = new History(10, budget)
+  a.hold(msg(1, 100), 'a1', 10)
+  b.hold(msg(1, 150), 'b1', 20)
+  a.hold(msg(2, 200), undefined, 30)
+  a.hold(msg(3, 250), undefined, 40) // HISTORY_SIZE 2: a's seq 1 leaves on its own, its queue entry stays
+  b.hold(msg(2, 300), undefined, 50)
+  t.same([budget.bytes, budget.held], [140, 4])
+  t.equal(budget.expire(expiryCutoff(460, 220)), 2, 'ts 150 and 200 are below the cutoff 240, 250 is not')
+  t.same(a.held.map((x) => x.msg.seq), [3], 'a lost its expired message')
+  t.same(b.held.map((x) => x.msg.seq), [2], 'and b, which nobody read, its own')
+  t.equal(b.original('b1'), undefined, 'with its cid')
+  t.same([budget.bytes, budget.held], [90, 2], 'their bytes left the budget')
+  t.equal(budget.expire(expiryCutoff(460, 220)), 0, 'the oldest held is within the TTL: nothing more')
+  t.equal(budget.expire(Infinity), 2)
+  t.same([budget.bytes, budget.held, a.held.length, b.held.length], [0, 0, 0, 0])
 })
