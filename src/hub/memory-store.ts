@@ -80,9 +80,13 @@ export class MemoryStore implements HubStore {
     this.#maxRooms = opts.maxRooms ?? Infinity
     this.#budget = opts.historyMaxBytes === undefined ? undefined : new ByteBudget(opts.historyMaxBytes)
     this.#now = opts.now ?? Date.now
-    if (this.#idleTtl > 0) {
+    // HISTORY_TTL_MS is applied to a room when it is read or written; the sweep takes expired messages out of
+    // the rooms nobody reads too, so they stop counting toward HISTORY_MAX_BYTES
+    const expires = this.#ttl > 0 && this.#budget !== undefined
+    if (this.#idleTtl > 0 || expires) {
+      const every = Math.min(this.#idleTtl > 0 ? this.#idleTtl : Infinity, expires ? this.#ttl : Infinity)
       // one timer per store, whatever the number of rooms; unref'd: it must not hold the process open
-      this.#sweeper = setInterval(() => this.sweep(), Math.min(SWEEP_MAX_MS, Math.max(100, this.#idleTtl)))
+      this.#sweeper = setInterval(() => this.sweep(), Math.min(SWEEP_MAX_MS, Math.max(100, every)))
       this.#sweeper.unref()
     }
   }
@@ -92,8 +96,13 @@ export class MemoryStore implements HubStore {
     return this.#budget?.bytes ?? 0
   }
 
-  /** Drops the rooms with no members that saw no message and no member for ROOM_IDLE_TTL_MS. */
+  /**
+   * Takes the messages older than HISTORY_TTL_MS out of every room (oldest first, through the byte budget's
+   * queue: the cost is the messages that go), then drops the rooms with no members that saw no message and no
+   * member for ROOM_IDLE_TTL_MS.
+   */
   sweep (): void {
+    if (this.#ttl > 0) this.#budget?.expire(expiryCutoff(this.#now(), this.#ttl))
     if (this.#idleTtl <= 0) return
     const cutoff = this.#now() - this.#idleTtl
     // least recently active first: the first room active since the cutoff ends the sweep

@@ -172,6 +172,23 @@ t.test('idle rooms go: no members and no message for ROOM_IDLE_TTL_MS drops the 
   t.not(resumed.epoch, first.epoch, 'a new epoch')
 })
 
+t.test('HISTORY_TTL_MS: the sweep takes expired messages of rooms nobody reads out of the byte budget', async (t) => {
+  let now = 1000
+  const s = new MemoryStore({ historySize: 10, historyTtlMs: 500, historyMaxBytes: 1 << 20, now: () => now })
+  t.teardown(() => s.close())
+  s.setListener({ message () {}, presence () {} })
+  await s.publish('unread', { from: 'x', text: 'old' })
+  now += 300
+  const fresh = await s.publish('other', { from: 'x', text: 'newer' })
+  const freshBytes = Buffer.byteLength(JSON.stringify(fresh.message))
+  now += 201
+  t.ok(s.heldBytes > freshBytes, 'both held before the sweep')
+  s.sweep()
+  t.equal(s.heldBytes, freshBytes, 'the expired message no longer counts; the one within the TTL does')
+  t.same((await s.peek('other'))?.messages.map((m) => m.text), ['newer'])
+  t.same((await s.peek('unread'))?.messages, [])
+})
+
 t.test('the idle sweep runs on a timer that does not hold the process open, and stops on close', async (t) => {
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
   const before = timers()
