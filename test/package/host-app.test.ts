@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify'
 import { closed, connect } from '../helper.js'
 import { ROOT } from '../server-process.js'
 import { RedisServer, requireRedis } from '../redis/redis-server.js'
+import type { Publisher } from '../../src/publisher.js'
 
 const run = promisify(execFile)
 // a pack, an install and a compile; a build first when dist/ is older than the sources
@@ -133,8 +134,9 @@ t.test('the packed tarball in a host app of its own', async (t) => {
   client.close() // before the app's close: a 1001 would have it reconnect
 
   if (redis !== undefined) {
-    const { createPublisher } = await import(join(host, 'node_modules/fastify-realtime/dist/src/publisher.js')) as typeof import('../../src/publisher.js')
-    const publisher = createPublisher({ redisUrl: redis.url })
+    // the example's worker: createPublisher from the installed fastify-realtime/publisher
+    const { publisherFromEnv } = await import(join(host, 'dist/worker.js')) as { publisherFromEnv: (env: Record<string, string>) => Publisher }
+    const publisher = publisherFromEnv({ REDIS_URL: redis.url })
     t.teardown(() => publisher.close())
     t.match(await publisher.publish('lobby', { text: 'from a worker', from: 'cron' }), { seq: 2, duplicate: false })
     t.match(await member.frames.next('message'), { from: 'cron', text: 'from a worker', seq: 2 }, 'the publisher reaches a member of the example')
