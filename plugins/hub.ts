@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { Hub } from '../src/hub/hub.js'
 import { MemoryStore } from '../src/hub/memory-store.js'
 import type { HubStore } from '../src/hub/types.js'
-import { parseHostPorts, parseSentinels } from '../src/config/load.js'
+import { redisTopology } from '../src/config/load.js'
 
 declare module 'fastify' {
   interface FastifyInstance { hub: Hub }
@@ -35,7 +35,8 @@ async function hubPlugin (app: FastifyInstance, opts: HubPluginOptions) {
 /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES set: the Redis backplane shared by every instance; unset: the embedded in-memory hub. */
 async function createStore (app: FastifyInstance): Promise<HubStore> {
   const { realtimeConfig: config } = app
-  if (config.REDIS_URL === undefined && config.REDIS_SENTINELS === undefined && config.REDIS_CLUSTER_NODES === undefined) {
+  const topology = redisTopology(config)
+  if (topology === undefined) {
     return new MemoryStore({
       historySize: config.HISTORY_SIZE,
       historyTtlMs: config.HISTORY_TTL_MS,
@@ -49,11 +50,7 @@ async function createStore (app: FastifyInstance): Promise<HubStore> {
   const { RedisStore } = await import('../src/hub/redis/store.js')
   let lastError = ''
   const store = new RedisStore({
-    ...(config.REDIS_CLUSTER_NODES !== undefined
-      ? { clusterNodes: parseHostPorts('REDIS_CLUSTER_NODES', config.REDIS_CLUSTER_NODES) }
-      : config.REDIS_SENTINELS === undefined
-        ? { url: config.REDIS_URL }
-        : { sentinels: parseSentinels(config.REDIS_SENTINELS), sentinelName: config.REDIS_SENTINEL_NAME }),
+    ...topology,
     ackReplicas: config.REDIS_ACK_REPLICAS,
     ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS,
     prefix: config.REDIS_PREFIX,

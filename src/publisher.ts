@@ -1,20 +1,31 @@
 // `fastify-realtime/publisher`: publish into the rooms from another process (a worker, a cron job) through
 // the same Redis and the same scripts as the instances. A message gets the room's next seq, is held in its
 // history and reaches the members on every instance, as if an instance had published it.
-import { Redis } from 'ioredis'
 import { Broker } from './hub/redis/broker.js'
-import { CLIENT_OPTIONS, Keys } from './hub/redis/client.js'
-import { defineScripts } from './hub/redis/scripts.js'
+import { Keys } from './hub/redis/client.js'
+import { redisConnections } from './hub/redis/store.js'
 import { RoomScripts } from './hub/redis/room-scripts.js'
 import { RealtimeError, draftOf, publishedOf, roomOf, userStreamOf, type PublishInput, type Published } from './hub/publish.js'
 import { configFromOptions } from './config/options.js'
+import { ConfigError, redisTopology } from './config/load.js'
 import { UnavailableError } from './hub/errors.js'
 
 export { type PublishInput, type Published } from './hub/publish.js'
 
-export interface PublisherOptions {
-  /** the instances' REDIS_URL */
-  redisUrl: string
+/**
+ * Where the instances' Redis is, exactly one of: `redisUrl` (their REDIS_URL); `redisSentinels` (REDIS_SENTINELS:
+ * the publisher follows the master they name through a failover) with `redisSentinelName` (REDIS_SENTINEL_NAME,
+ * default `mymaster`); `redisClusterNodes` (REDIS_CLUSTER_NODES: any of the nodes, the others are discovered).
+ * Lists are `host:port` items, comma-separated or in an array. None or several is a ConfigError.
+ */
+export type PublisherTopology =
+  | { redisUrl: string, redisSentinels?: undefined, redisSentinelName?: undefined, redisClusterNodes?: undefined }
+  | { redisSentinels: string | string[], redisSentinelName?: string, redisUrl?: undefined, redisClusterNodes?: undefined }
+  | { redisClusterNodes: string | string[], redisUrl?: undefined, redisSentinels?: undefined, redisSentinelName?: undefined }
+
+export type PublisherOptions = PublisherTopology & PublisherSettings
+
+export interface PublisherSettings {
   /** the instances' REDIS_PREFIX (default `rt:`) */
   redisPrefix?: string
   /** give the instances' values when they differ from the defaults: history is trimmed on every publish */
@@ -38,15 +49,16 @@ export interface Publisher {
 
 export function createPublisher (opts: PublisherOptions): Publisher {
   const { connectTimeoutMs = 5000, ...settings } = opts
-  const config = configFromOptions(settings) // the same names, defaults and checks as the instances' settings
-  if (config.REDIS_URL === undefined) throw new RealtimeError(400, 'createPublisher needs redisUrl')
+  // the same names, defaults and checks as the instances' settings: several topologies at once are refused there
+  const config = configFromOptions(settings)
+  const topology = redisTopology(config)
+  if (topology === undefined) throw new ConfigError('createPublisher needs one of redisUrl, redisSentinels or redisClusterNodes')
   let lastError: Error | undefined
   const onError = (err: Error) => { lastError = err }
-  const cmd = defineScripts(new Redis(config.REDIS_URL, CLIENT_OPTIONS))
+  // the instances' own connections; the broker's subscriber is never connected: a publisher only writes
+  const { cmd, sub } = redisConnections(topology)
   cmd.on('error', onError)
-  // the broker's subscriber is never connected: a publisher only writes
-  const sub = new Redis(config.REDIS_URL, CLIENT_OPTIONS)
-  const keys = new Keys(config.REDIS_PREFIX)
+  const keys = new Keys(config.REDIS_PREFIX, 'clusterNodes' in topology)
   // the instances' room bounds too (MAX_ROOMS, HISTORY_MAX_BYTES, ROOM_IDLE_TTL_MS): a publisher's room counts like theirs
   const options = {
     historySize: config.HISTORY_SIZE,
@@ -63,9 +75,9 @@ export function createPublisher (opts: PublisherOptions): Publisher {
 
   async function ready (): Promise<void> {
     if (isReady()) return
-    connecting ??= cmd.connect().catch(() => {}) // failures reach onError; ioredis keeps retrying
-    await connecting
-    if (isReady()) return
+    // failures reach onError; ioredis keeps retrying. Not awaited: through Sentinels that name no such master,
+    // connect() settles only once one does, and the first publish must not wait longer than connectTimeoutMs
+    connecting ??= cmd.connect().catch(() => {})
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cmd.off('ready', onReady)
@@ -96,4 +108,4 @@ export function createPublisher (opts: PublisherOptions): Publisher {
     }
   }
 }
-export { RealtimeError }
+export { RealtimeError, ConfigError }

@@ -61,13 +61,28 @@ export function loadConfig (source: Source): Config {
 }
 
 /** REDIS_SENTINELS (`host:port,host:port`) as ioredis takes them; a port out of range is refused. */
-export function parseSentinels (value: string): Array<{ host: string, port: number }> {
+export function parseSentinels (value: string): HostPort[] {
   return parseHostPorts('REDIS_SENTINELS', value)
 }
 
+export type HostPort = { host: string, port: number }
+
+/** Where the shared Redis is: one server, the master some Sentinels name, or a Cluster's nodes. */
+export type RedisTopology =
+  | { url: string }
+  | { sentinels: HostPort[], sentinelName: string }
+  | { clusterNodes: HostPort[] }
+
+/** The one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES that is set (loadConfig refuses several); undefined for none. */
+export function redisTopology (config: Pick<Config, 'REDIS_URL' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_CLUSTER_NODES'>): RedisTopology | undefined {
+  if (config.REDIS_CLUSTER_NODES !== undefined) return { clusterNodes: parseHostPorts('REDIS_CLUSTER_NODES', config.REDIS_CLUSTER_NODES) }
+  if (config.REDIS_SENTINELS !== undefined) return { sentinels: parseSentinels(config.REDIS_SENTINELS), sentinelName: config.REDIS_SENTINEL_NAME }
+  return config.REDIS_URL === undefined ? undefined : { url: config.REDIS_URL }
+}
+
 /** A `host:port,host:port` setting (REDIS_SENTINELS, REDIS_CLUSTER_NODES); a port out of range is refused. */
-export function parseHostPorts (name: string, value: string): Array<{ host: string, port: number }> {
-  const out: Array<{ host: string, port: number }> = []
+export function parseHostPorts (name: string, value: string): HostPort[] {
+  const out: HostPort[] = []
   for (const item of value.split(',')) {
     const at = item.lastIndexOf(':')
     const port = Number(item.slice(at + 1))

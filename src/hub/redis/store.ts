@@ -49,13 +49,9 @@ export class RedisStore implements HubStore {
   constructor (opts: RedisStoreOptions) {
     const onError = (err: Error) => opts.onError?.(err)
     const keys = new Keys(opts.prefix, opts.clusterNodes !== undefined)
-    this.#cmd = opts.clusterNodes === undefined
-      ? defineScripts(connection(opts, CLIENT_OPTIONS))
-      : defineClusterScripts(clusterConnection(opts.clusterNodes, false))
-    // the subscriber queues its SUBSCRIBE until it is connected: it sends nothing else
-    this.#sub = opts.clusterNodes === undefined
-      ? connection(opts, { ...CLIENT_OPTIONS, enableOfflineQueue: true })
-      : clusterConnection(opts.clusterNodes, true)
+    const connections = redisConnections(opts)
+    this.#cmd = connections.cmd
+    this.#sub = connections.sub
     const scripts = new RoomScripts(this.#cmd, keys, opts, onError)
     this.#cmd.on('error', onError)
     this.#sub.on('error', onError)
@@ -153,8 +149,20 @@ export class RedisStore implements HubStore {
   }
 }
 
+/**
+ * The command connection (the scripts defined on it) and the subscriber, to one Redis, the master the Sentinels
+ * name, or a Cluster: the store's, and createPublisher's (which never connects its subscriber). Both lazy.
+ */
+export function redisConnections (opts: Pick<RedisStoreOptions, 'url' | 'sentinels' | 'sentinelName' | 'clusterNodes'>): { cmd: ScriptedRedis, sub: Redis } {
+  if (opts.clusterNodes !== undefined) {
+    return { cmd: defineClusterScripts(clusterConnection(opts.clusterNodes, false)), sub: clusterConnection(opts.clusterNodes, true) }
+  }
+  // the subscriber queues its SUBSCRIBE until it is connected: it sends nothing else
+  return { cmd: defineScripts(connection(opts, CLIENT_OPTIONS)), sub: connection(opts, { ...CLIENT_OPTIONS, enableOfflineQueue: true }) }
+}
+
 /** A connection to the one Redis (url) or to the master the Sentinels name. */
-function connection (opts: RedisStoreOptions, options: RedisOptions): Redis {
+function connection (opts: Pick<RedisStoreOptions, 'url' | 'sentinels' | 'sentinelName'>, options: RedisOptions): Redis {
   if (opts.sentinels === undefined) return new Redis(opts.url ?? 'redis://127.0.0.1:6379', options)
   return new Redis({
     ...options,
