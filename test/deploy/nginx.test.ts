@@ -29,7 +29,8 @@ t.test('behind nginx', async (t) => {
   if (!requireNginx(t) || !requireRedis(t)) return
   const redis = await RedisServer.start(t)
   const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'nx:', TRUST_PROXY: '127.0.0.1', HEARTBEAT_INTERVAL_MS: '300', API_TOKEN: TOKEN }
-  const instances = [await startServer(t, env), await startServer(t, env)]
+  // two independent processes: booted side by side, each boot is seconds of module loading
+  const instances = await Promise.all([startServer(t, env), startServer(t, env)])
   const proxy = await startNginx(t, instances.map((i) => i.port), '1s')
 
   t.test('the page, static files and /health through the proxy', async (t) => {

@@ -1,34 +1,43 @@
 /// <reference lib="dom" />
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Test } from 'tap'
+import tap, { type Test } from 'tap'
 import { chromium, type Browser, type BrowserContext } from 'playwright-core'
 import { ROOT, requireTool } from '../server-process.js'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const SCREENSHOTS = join(ROOT, 'test/e2e/screenshots')
 
+let browser: Promise<Browser> | undefined
+
 /**
- * Debian's Chromium through playwright-core, headless, with a fresh profile. Missing Chromium: a loud skip on a
+ * One Chromium process per test file, closed when the file's tests end: a launch takes seconds, a fresh context
+ * (its own cookies, storage and cache, as a new profile has) a few milliseconds.
+ */
+async function sharedBrowser (): Promise<Browser> {
+  if (browser === undefined) {
+    const launched = chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--no-first-run', '--disable-sync', '--disable-quic']
+    })
+    browser = launched
+    tap.teardown(async () => await (await launched).close())
+  }
+  return await browser
+}
+
+/**
+ * Debian's Chromium through playwright-core, headless, in a fresh context. Missing Chromium: a loud skip on a
  * developer's machine, a failure in CI (CI=true). Every page of the context reports Content Security Policy
  * violations (the `securitypolicyviolation` event and Chromium's console line); any one fails the test.
  */
 export async function launch (t: Test): Promise<BrowserContext | undefined> {
   const why = `Chromium not found at ${CHROMIUM}: install it with 'apt-get install chromium' (or set CHROMIUM_PATH)`
   if (!requireTool(t, existsSync(CHROMIUM), why, 'BROWSER')) return undefined
-  const profile = mkdtempSync(join(tmpdir(), 'rt-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1100, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--no-first-run', '--disable-sync', '--disable-quic']
-  })
-  t.teardown(async () => {
-    await context.close()
-    rmSync(profile, { recursive: true, force: true })
-  })
+  const context = await (await sharedBrowser()).newContext({ viewport: { width: 1100, height: 900 } })
+  t.teardown(async () => await context.close())
   await watchCsp(t, context)
   mkdirSync(SCREENSHOTS, { recursive: true })
   return context

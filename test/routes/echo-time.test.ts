@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import t from 'tap'
-import { build, listen } from '../helper.js'
+import { build, connect, listen } from '../helper.js'
 import { OP, frame, rawConnect } from '../hardening/raw.js'
 
 t.test('echo returns text as text and binary as binary, in order', async (t) => {
@@ -73,9 +73,11 @@ t.test('time interval out of range or not a number: 400 before the upgrade', asy
 })
 
 t.test('time sockets share one timer per interval, and it stops with the last socket', async (t) => {
-  const app = await build(t)
-  const a = await app.injectWS('/ws/time?interval=200')
-  const b = await app.injectWS('/ws/time?interval=200')
+  // real sockets: over injectWS's in-memory stream the server's side of a client-initiated close only ends at
+  // ws's 30 s close timeout, so the registry would empty 30 s late
+  const { app, ws } = await listen(t)
+  const { ws: a } = await connect(t, `${ws}/ws/time?interval=200`)
+  const { ws: b } = await connect(t, `${ws}/ws/time?interval=200`)
   t.equal(app.registry.countByRoute().time, 2)
   const closes = [once(a, 'close'), once(b, 'close')]
   a.close(); b.close()
