@@ -38,6 +38,9 @@ export async function launch (t: Test): Promise<BrowserContext | undefined> {
   if (!requireTool(t, existsSync(CHROMIUM), why, 'BROWSER')) return undefined
   const context = await (await sharedBrowser()).newContext({ viewport: { width: 1100, height: 900 } })
   t.teardown(async () => await context.close())
+  // tsx compiles the tests with esbuild's keepNames: a function handed to page.evaluate carries calls to its
+  // __name helper, which the page does not have
+  await context.addInitScript('globalThis.__name = (fn) => fn')
   await watchCsp(t, context)
   mkdirSync(SCREENSHOTS, { recursive: true })
   return context
