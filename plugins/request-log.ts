@@ -12,7 +12,7 @@ export function requestLine (req: FastifyRequest, status: number, ms?: number) {
 
 /**
  * One info line per HTTP request, at its end (method, path with the token redacted, status, ms, reqId),
- * instead of Fastify's two (set `disableRequestLogging: true` on the server). /health, /ready and /metrics
+ * instead of Fastify's two (set `logController: new LogController({ disableRequestLogging: true })` on the server). /health, /ready and /metrics
  * are logged at debug. For the service's root: a host keeps its own request logging.
  */
 async function requestLogPlugin (app: FastifyInstance) {

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/schema.js'
 import type { HubStore } from './hub/types.js'
 import { logSerializers, redactLogArgs } from './auth/log-redaction.js'
@@ -45,7 +45,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     },
     return503OnClosing: true,
     // plugins/request-log writes one line per request instead
-    disableRequestLogging: true
+    logController: new LogController({ disableRequestLogging: true })
   })
 
   // the service: the whole of the realtime plugin at the root, with the page and the root's 404 and errors
