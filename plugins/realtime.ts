@@ -198,7 +198,7 @@ async function realtime (host: FastifyInstance, opts: RealtimeOptions & { prefix
     if (opts.notFound ?? prefix !== '') app.setNotFoundHandler(sendNotFound)
 
     await app.register(configPlugin, { config })
-    await app.register(securityHeadersPlugin)
+    // before every hook that asks req.ws (@fastify/websocket's own onRequest sets it): security headers skip upgrades
     if (!hostWebsocket) {
       await app.register(websocket, {
         options: wsOptions,
@@ -207,6 +207,7 @@ async function realtime (host: FastifyInstance, opts: RealtimeOptions & { prefix
         preClose (done: () => void) { done() }
       })
     }
+    await app.register(securityHeadersPlugin)
     await app.register(registryPlugin)
     await app.register(lifecyclePlugin)
     await app.register(loadSheddingPlugin) // after websocket's req.ws hook, before every guard

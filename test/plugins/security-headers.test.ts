@@ -1,7 +1,8 @@
+import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import securityHeaders, { connectSources } from '../../plugins/security-headers.js'
-import { build } from '../helper.js'
+import { build, listen } from '../helper.js'
 
 const CSP = "default-src 'self';base-uri 'none';form-action 'self';frame-ancestors 'none';connect-src 'self' ws://localhost:80"
 
@@ -49,4 +50,18 @@ t.test('the plugin on a bare Fastify: headers on a route and on the 404, none on
   checkHeaders(t, (await app.inject({ url: '/missing' })).headers, '404')
   const upgrade = await app.inject({ url: '/x', headers: { upgrade: 'websocket', connection: 'upgrade' } })
   t.equal(upgrade.headers['content-security-policy'], undefined, 'an upgrade request is skipped')
+})
+
+t.test('the service skips them on a refused WebSocket upgrade: its onRequest runs after the one that marks upgrades', async (t) => {
+  const { port } = await listen(t)
+  const refusal = await new Promise<{ status: number, headers: Record<string, unknown> }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/ws/chat/bad%20room', headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } })
+    req.on('response', (res) => { res.resume(); resolve({ status: res.statusCode ?? 0, headers: res.headers }) })
+    req.on('upgrade', () => reject(new Error('upgraded')))
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(refusal.status, 400, 'a bad room is refused before the upgrade')
+  t.equal(refusal.headers['content-security-policy'], undefined, 'no CSP on it')
+  t.equal(refusal.headers['x-frame-options'], undefined, 'nor the other page headers')
 })
