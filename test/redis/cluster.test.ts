@@ -5,7 +5,7 @@ import WebSocket from 'ws'
 import { closed, connect, listen, type Frames } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { freePort, RedisServer, requireRedis } from './redis-server.js'
-import { sharedHubCases } from './hub-cases.js'
+import { crossInstanceDelivery, gapAcrossResubscribe, sharedHubCases } from './hub-cases.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 
@@ -33,24 +33,7 @@ t.test('redis cluster', async (t) => {
 
   t.test('cross-instance delivery, presence and HTTP publish, each once', async (t) => {
     const { instances: [a, b, c] } = await cluster(t, redis, 3)
-    const ann = await joined(t, `${a!.ws}/ws/chat/x?name=Ann`)
-    const bob = await joined(t, `${b!.ws}/ws/chat/x?name=Bob`)
-    t.same(bob.welcome.members, ['Ann', 'Bob'], 'members are cluster-wide')
-    t.equal(bob.welcome.epoch, ann.welcome.epoch, 'one epoch for the room')
-    t.match(await ann.frames.next('join'), { name: 'Bob' })
-    bob.ws.send('hi from b')
-    t.match(await ann.frames.next('message'), { from: 'Bob', text: 'hi from b', seq: 1 })
-    const res = await c!.app.inject({ method: 'POST', url: '/rooms/x/messages', payload: { text: 'from http on c' }, headers: { authorization: `Bearer ${TOKEN}` } })
-    t.equal(res.statusCode, 201)
-    t.match(await ann.frames.next('message'), { text: 'from http on c', seq: 2 })
-    t.match(await bob.frames.next((f) => f.seq === 2), { text: 'from http on c' })
-    const rooms = (await c!.app.inject('/rooms')).json()
-    t.match(rooms, [{ room: 'x', members: 2, seq: 2 }])
-    bob.ws.send('marker')
-    await ann.frames.next((f) => f.text === 'marker')
-    t.same(seqs(ann.frames), [1, 2, 3], 'no duplicates')
-    bob.ws.close()
-    t.match(await ann.frames.next('leave'), { name: 'Bob' })
+    await crossInstanceDelivery(t, a!, b!, c!)
   })
 
   t.test('gapless seq under concurrent publishers on three instances', async (t) => {
@@ -119,21 +102,8 @@ t.test('redis cluster', async (t) => {
     const raw = new Redis(redis.url)
     t.teardown(() => raw.disconnect())
     const pub = await joined(t, `${a!.ws}/ws/chat/gap1?name=Pub`)
-    const readers = [await joined(t, `${b!.ws}/ws/chat/gap1?name=R1`), await joined(t, `${b!.ws}/ws/chat/gap2?name=R2`)]
-    const send = async (room: string, n: number) => {
-      const res = await a!.app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: `t${n}` }, headers: { authorization: `Bearer ${TOKEN}` } })
-      t.equal(res.statusCode, 201)
-    }
-    for (let n = 1; n <= 30; n++) {
-      if (n === 10) await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub') // both instances' subscribers, mid-stream
-      await send('gap1', n)
-      await send('gap2', n)
-    }
-    const expected = Array.from({ length: 30 }, (_, i) => i + 1)
-    for (const r of readers) {
-      await r.frames.next((f) => f.type === 'message' && f.seq === 30, 10000)
-      t.same(seqs(r.frames), expected, 'every seq once, in order, across the reconnect')
-    }
+    // both instances' subscribers, mid-stream
+    await gapAcrossResubscribe(t, a!, b!, async () => { await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub') })
     await pub.frames.next((f) => f.type === 'message' && f.seq === 30, 10000)
     const [, n1, , n2] = await raw.pubsub('NUMSUB', `${prefix}room:{gap1}:ch`, `${prefix}room:{gap2}:ch`) as [string, number, string, number]
     t.same([n1, n2], [2, 1], 'resubscribed: gap1 on both instances, gap2 on b only')

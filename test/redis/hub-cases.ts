@@ -18,6 +18,54 @@ async function joined (t: Test, url: string) {
 
 const seqs = (f: Frames) => f.all('message').map((m) => m.seq)
 
+type Instance = { app: FastifyInstance, ws: string }
+
+/**
+ * Ann on `a` and Bob on `b` in one room, and a publish over HTTP through `http`: presence, the epoch and the
+ * listing (read on `lister`) are shared, and every message reaches each member once.
+ */
+export async function crossInstanceDelivery (t: Test, a: Instance, b: Instance, http: Instance, lister = http): Promise<void> {
+  const ann = await joined(t, `${a.ws}/ws/chat/x?name=Ann`)
+  const bob = await joined(t, `${b.ws}/ws/chat/x?name=Bob`)
+  t.same(bob.welcome.members, ['Ann', 'Bob'], 'members are shared across instances')
+  t.equal(bob.welcome.epoch, ann.welcome.epoch, 'one epoch for the room')
+  t.match(await ann.frames.next('join'), { name: 'Bob' })
+  bob.ws.send('hi from b')
+  t.match(await ann.frames.next('message'), { from: 'Bob', text: 'hi from b', seq: 1 })
+  const res = await http.app.inject({ method: 'POST', url: '/rooms/x/messages', payload: { text: 'from http' }, headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(res.statusCode, 201)
+  t.match(await ann.frames.next('message'), { text: 'from http', seq: 2 })
+  t.match(await bob.frames.next((f) => f.seq === 2), { text: 'from http' })
+  t.match((await lister.app.inject('/rooms')).json(), [{ room: 'x', members: 2, seq: 2 }])
+  bob.ws.send('marker')
+  await ann.frames.next((f) => f.text === 'marker')
+  t.same(seqs(ann.frames), [1, 2, 3], 'no duplicates')
+  bob.ws.close()
+  t.match(await ann.frames.next('leave'), { name: 'Bob' })
+}
+
+/**
+ * Rooms gap1 and gap2 read on `b` and published to over HTTP on `a`, with `kill` (the subscriber connections
+ * dropped) run after the 9th message of each: every seq arrives once, in order, across the resubscribe.
+ */
+export async function gapAcrossResubscribe (t: Test, a: Instance, b: Instance, kill: () => Promise<void>): Promise<void> {
+  const readers = [await joined(t, `${b.ws}/ws/chat/gap1?name=R1`), await joined(t, `${b.ws}/ws/chat/gap2?name=R2`)]
+  const send = async (room: string, n: number) => {
+    const res = await a.app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: `t${n}` }, headers: { authorization: `Bearer ${TOKEN}` } })
+    t.equal(res.statusCode, 201)
+  }
+  for (let n = 1; n <= 30; n++) {
+    if (n === 10) await kill()
+    await send('gap1', n)
+    await send('gap2', n)
+  }
+  const expected = Array.from({ length: 30 }, (_, i) => i + 1)
+  for (const r of readers) {
+    await r.frames.next((f) => f.type === 'message' && f.seq === 30, 10000)
+    t.same(seqs(r.frames), expected, 'every seq once, in order, across the reconnect')
+  }
+}
+
 export function sharedHubCases (t: Test, instances: StartInstances): void {
   t.test('resume on another instance; cid dedupe across instances', async (t) => {
     const [a, b] = await instances(t, 2)

@@ -8,7 +8,7 @@ import { Cluster } from 'ioredis'
 import { closed, connect, listen, type Frames } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { RedisCluster, requireCluster } from './cluster-harness.js'
-import { sharedHubCases } from './hub-cases.js'
+import { crossInstanceDelivery, gapAcrossResubscribe, sharedHubCases } from './hub-cases.js'
 import { PROTOCOL_SETTINGS, protocolCases } from './protocol-cases.js'
 import { storeCases } from './store-cases.js'
 
@@ -56,22 +56,7 @@ t.test('the hub on a Redis Cluster', async (t) => {
   t.test('cross-instance delivery, presence, HTTP publish and the listing, each once', async (t) => {
     const { apps: [a, b] } = await instances(t, 2)
     t.equal((await a!.app.inject('/ready')).statusCode, 200, 'ready on the cluster')
-    const ann = await joined(t, `${a!.ws}/ws/chat/x?name=Ann`)
-    const bob = await joined(t, `${b!.ws}/ws/chat/x?name=Bob`)
-    t.same(bob.welcome.members, ['Ann', 'Bob'], 'members are cluster-wide')
-    t.equal(bob.welcome.epoch, ann.welcome.epoch, 'one epoch for the room')
-    t.match(await ann.frames.next('join'), { name: 'Bob' })
-    bob.ws.send('hi from b')
-    t.match(await ann.frames.next('message'), { from: 'Bob', text: 'hi from b', seq: 1 })
-    const res = await a!.app.inject({ method: 'POST', url: '/rooms/x/messages', payload: { text: 'from http' }, headers: auth })
-    t.equal(res.statusCode, 201)
-    t.match(await bob.frames.next((f) => f.seq === 2), { text: 'from http' })
-    t.match((await b!.app.inject('/rooms')).json(), [{ room: 'x', members: 2, seq: 2 }])
-    bob.ws.send('marker')
-    await ann.frames.next((f) => f.text === 'marker')
-    t.same(seqs(ann.frames), [1, 2, 3], 'no duplicates')
-    bob.ws.close()
-    t.match(await ann.frames.next('leave'), { name: 'Bob' })
+    await crossInstanceDelivery(t, a!, b!, a!, b!)
   })
 
   t.test('gapless seq per room under concurrent publishers, rooms spread over the masters', async (t) => {
@@ -170,26 +155,12 @@ t.test('the hub on a Redis Cluster', async (t) => {
 
   t.test('subscriber connections killed under traffic: every watched room is subscribed again, the gap filled', async (t) => {
     const { apps: [a, b] } = await instances(t, 2)
-    const readers = [await joined(t, `${b!.ws}/ws/chat/gap1?name=R1`), await joined(t, `${b!.ws}/ws/chat/gap2?name=R2`)]
-    const send = async (room: string, n: number) => {
-      const res = await a!.app.inject({ method: 'POST', url: `/rooms/${room}/messages`, payload: { text: `t${n}` }, headers: auth })
-      t.equal(res.statusCode, 201)
-    }
-    for (let n = 1; n <= 30; n++) {
-      // every node's pub/sub connections, mid-stream
-      if (n === 10) {
-        let killed = 0
-        for (const node of cluster.nodes) killed += Number(cluster.cli(node.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub').trim())
-        t.ok(killed >= 2, `${killed} subscriber connections killed`)
-      }
-      await send('gap1', n)
-      await send('gap2', n)
-    }
-    const expected = Array.from({ length: 30 }, (_, i) => i + 1)
-    for (const r of readers) {
-      await r.frames.next((f) => f.type === 'message' && f.seq === 30, 10000)
-      t.same(seqs(r.frames), expected, 'every seq once, in order, across the reconnect')
-    }
+    // every node's pub/sub connections, mid-stream
+    await gapAcrossResubscribe(t, a!, b!, async () => {
+      let killed = 0
+      for (const node of cluster.nodes) killed += Number(cluster.cli(node.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub').trim())
+      t.ok(killed >= 2, `${killed} subscriber connections killed`)
+    })
   })
 
   // last: it kills a master (its replica takes over; the old master comes back as its replica)
