@@ -165,9 +165,11 @@ const GUARDED = ['maxPayload', 'maxFragments', 'maxBufferedChunks', 'perMessageD
  */
 function checkHostWebsocket (host: FastifyInstance, wanted: WsOptions): void {
   const have = (host.websocketServer as unknown as { options: Record<string, unknown> }).options
-  const differ = GUARDED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify((wanted as Record<string, unknown>)[k]))
+  const want = wanted as Record<string, unknown>
+  const differ = GUARDED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify(want[k]))
   if (differ.length === 0) return
-  throw new Error(`fastify-realtime: @fastify/websocket is already registered with other ${differ.map((k) => `${k} (${JSON.stringify(have[k])}, needs ${JSON.stringify((wanted as Record<string, unknown>)[k])})`).join(', ')}: ` +
+  const named = differ.map((k) => `${k} (${JSON.stringify(have[k])}, needs ${JSON.stringify(want[k])})`).join(', ')
+  throw new Error(`fastify-realtime: @fastify/websocket is already registered with other ${named}: ` +
     'register it with { options: websocketOptions(sameOptions) } from fastify-realtime, or let the plugin register it')
 }
 
